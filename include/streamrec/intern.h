@@ -1,0 +1,54 @@
+/* streamrec interning dictionary: string ids <-> dense integer ids.
+ *
+ * Ids are strings on the wire (user ids, item ids, category ids) and dense
+ * uint32 indices inside, so the model's tables (factors, profiles, neighbour
+ * summaries) are contiguous arrays indexed by id. Dense ids are handed out in
+ * first-seen order: 0, 1, 2, ... and never change.
+ *
+ * Ownership: the dictionary copies every string it is given into its own
+ * chunked storage; pointers returned by sr_intern_str() stay valid until
+ * sr_intern_destroy() (chunks never move). Lookups and inserts are O(1)
+ * expected (open addressing, linear probing, load factor <= 0.7).
+ *
+ * Thread rules: not thread-safe; one owner (the engine thread). */
+#ifndef STREAMREC_INTERN_H
+#define STREAMREC_INTERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streamrec/err.h"
+
+#define SR_INTERN_NONE UINT32_MAX
+/* Longest id kept, in bytes. Longer ids are rejected (SR_ERR_INVALID): an id
+ * is a key, not a payload, and a bound keeps hostile input from bloating state. */
+#define SR_INTERN_MAX_LEN 1024
+
+typedef struct sr_intern sr_intern_t;
+
+sr_intern_t *sr_intern_new(size_t expected_ids);
+void sr_intern_destroy(sr_intern_t *d);
+
+/* Returns the dense id of s, adding it if new (*added tells which; may be NULL).
+ * Fails with SR_ERR_INVALID for len 0 or len > SR_INTERN_MAX_LEN, SR_ERR_NOMEM. */
+sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
+                       uint32_t *id_out, bool *added);
+
+/* Dense id of s, or SR_INTERN_NONE. */
+uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len);
+
+/* The string of a dense id (NUL-terminated; *len_out may be NULL).
+ * Returns NULL for an id never handed out. */
+const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out);
+
+size_t sr_intern_count(const sr_intern_t *d);
+
+/* Bytes held (table, string storage, offsets): for memory accounting. */
+size_t sr_intern_bytes(const sr_intern_t *d);
+
+/* 64-bit hash of a string, stable across runs and machines (XXH3): used to
+ * seed per-id random vectors and to derive deterministic alert ids. */
+uint64_t sr_hash_bytes(const void *p, size_t len, uint64_t seed);
+
+#endif

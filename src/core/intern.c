@@ -1,0 +1,197 @@
+#include "streamrec/intern.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* String storage: chunks of CHUNK_BYTES; each string is stored as a
+ * NUL-terminated run, and strs[id] points at it. Chunks never move, so
+ * pointers handed out stay valid. A 16-bit length prefix would save nothing
+ * over the NUL we need anyway for C callers, so lengths live in lens[]. */
+#define CHUNK_BYTES (1u << 20)
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used;
+    char bytes[];
+} chunk_t;
+
+/* Slot: dense id + 32 bits of the hash, so most probes compare one word
+ * without touching the string. id == SR_INTERN_NONE marks an empty slot. */
+typedef struct slot {
+    uint32_t id;
+    uint32_t hash_hi;
+} slot_t;
+
+struct sr_intern {
+    slot_t *slots;
+    size_t mask;      /* n_slots - 1, n_slots a power of two */
+    const char **strs;
+    uint16_t *lens;
+    size_t count, cap;
+    chunk_t *chunks;  /* newest first */
+    size_t chunk_total;
+};
+
+uint64_t sr_hash_bytes(const void *p, size_t len, uint64_t seed) {
+    return XXH3_64bits_withSeed(p, len, seed);
+}
+
+static size_t pow2_at_least(size_t n) {
+    size_t p = 16;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+sr_intern_t *sr_intern_new(size_t expected_ids) {
+    sr_intern_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    size_t n_slots = pow2_at_least(expected_ids * 10 / 7 + 1);
+    d->slots = malloc(n_slots * sizeof *d->slots);
+    if (!d->slots)
+        goto fail;
+    memset(d->slots, 0xff, n_slots * sizeof *d->slots);
+    d->mask = n_slots - 1;
+    return d;
+fail:
+    sr_intern_destroy(d);
+    return NULL;
+}
+
+void sr_intern_destroy(sr_intern_t *d) {
+    if (!d)
+        return;
+    chunk_t *c = d->chunks;
+    while (c) {
+        chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(d->slots);
+    free(d->strs);
+    free(d->lens);
+    free(d);
+}
+
+static size_t probe(const sr_intern_t *d, const char *s, size_t len, uint64_t h,
+                    bool *found) {
+    uint32_t hi = (uint32_t)(h >> 32);
+    for (size_t i = (size_t)h & d->mask;; i = (i + 1) & d->mask) {
+        const slot_t *sl = &d->slots[i];
+        if (sl->id == SR_INTERN_NONE) {
+            *found = false;
+            return i;
+        }
+        if (sl->hash_hi == hi && d->lens[sl->id] == len &&
+            memcmp(d->strs[sl->id], s, len) == 0) {
+            *found = true;
+            return i;
+        }
+    }
+}
+
+static sr_err_t grow_table(sr_intern_t *d) {
+    size_t n_slots = (d->mask + 1) * 2;
+    slot_t *slots = malloc(n_slots * sizeof *slots);
+    if (!slots)
+        return SR_ERR_NOMEM;
+    memset(slots, 0xff, n_slots * sizeof *slots);
+    size_t mask = n_slots - 1;
+    for (uint32_t id = 0; id < d->count; id++) {
+        uint64_t h = sr_hash_bytes(d->strs[id], d->lens[id], 0);
+        size_t i = (size_t)h & mask;
+        while (slots[i].id != SR_INTERN_NONE) i = (i + 1) & mask;
+        slots[i].id = id;
+        slots[i].hash_hi = (uint32_t)(h >> 32);
+    }
+    free(d->slots);
+    d->slots = slots;
+    d->mask = mask;
+    return SR_OK;
+}
+
+static const char *store(sr_intern_t *d, const char *s, size_t len) {
+    chunk_t *c = d->chunks;
+    if (!c || c->used + len + 1 > CHUNK_BYTES) {
+        c = malloc(sizeof *c + CHUNK_BYTES);
+        if (!c)
+            return NULL;
+        c->next = d->chunks;
+        c->used = 0;
+        d->chunks = c;
+        d->chunk_total += sizeof *c + CHUNK_BYTES;
+    }
+    char *p = c->bytes + c->used;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    c->used += len + 1;
+    return p;
+}
+
+sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
+                       uint32_t *id_out, bool *added) {
+    if (len == 0 || len > SR_INTERN_MAX_LEN)
+        return SR_ERR_INVALID;
+    uint64_t h = sr_hash_bytes(s, len, 0);
+    bool found;
+    size_t i = probe(d, s, len, h, &found);
+    if (found) {
+        *id_out = d->slots[i].id;
+        if (added)
+            *added = false;
+        return SR_OK;
+    }
+    if ((d->count + 1) * 10 > (d->mask + 1) * 7) {
+        if (grow_table(d) != SR_OK)
+            return SR_ERR_NOMEM;
+        i = probe(d, s, len, h, &found);
+    }
+    if (d->count == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1024;
+        const char **strs = realloc(d->strs, cap * sizeof *strs);
+        if (!strs)
+            return SR_ERR_NOMEM;
+        d->strs = strs;
+        uint16_t *lens = realloc(d->lens, cap * sizeof *lens);
+        if (!lens)
+            return SR_ERR_NOMEM;
+        d->lens = lens;
+        d->cap = cap;
+    }
+    const char *copy = store(d, s, len);
+    if (!copy)
+        return SR_ERR_NOMEM;
+    uint32_t id = (uint32_t)d->count++;
+    d->strs[id] = copy;
+    d->lens[id] = (uint16_t)len;
+    d->slots[i].id = id;
+    d->slots[i].hash_hi = (uint32_t)(h >> 32);
+    *id_out = id;
+    if (added)
+        *added = true;
+    return SR_OK;
+}
+
+uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len) {
+    if (len == 0 || len > SR_INTERN_MAX_LEN)
+        return SR_INTERN_NONE;
+    bool found;
+    size_t i = probe(d, s, len, sr_hash_bytes(s, len, 0), &found);
+    return found ? d->slots[i].id : SR_INTERN_NONE;
+}
+
+const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out) {
+    if (id >= d->count)
+        return NULL;
+    if (len_out)
+        *len_out = d->lens[id];
+    return d->strs[id];
+}
+
+size_t sr_intern_count(const sr_intern_t *d) { return d->count; }
+
+size_t sr_intern_bytes(const sr_intern_t *d) {
+    return sizeof *d + (d->mask + 1) * sizeof(slot_t) +
+           d->cap * (sizeof(char *) + sizeof(uint16_t)) + d->chunk_total;
+}
