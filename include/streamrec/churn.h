@@ -1,0 +1,121 @@
+/* streamrec churn risk: online logistic regression on delayed labels.
+ *
+ * Features are computed from a user's profile at scoring time (recency,
+ * decayed activity, short/long activity trend, tenure, sessions, cart
+ * abandonment, spend, ...), standardised with running means and variances,
+ * and fed to a logistic regression trained online with per-coordinate
+ * AdaGrad.
+ *
+ * Labels are delayed. At a sweep, an active user without a pending example
+ * gets one: the raw features and the predicted probability are stored in the
+ * user's slot. The example resolves as 0 ("came back") at the user's next
+ * event, or as 1 ("churned") at the first sweep where the watermark has passed
+ * its creation time + horizon. Only then does the model train on it, so every
+ * prediction counted in the metrics was made before its label was known.
+ * After a resolution the next example waits a pseudo-random delay (hash of
+ * user and count, < example_spread_ms) so examples are taken at every
+ * recency, not only right after activity.
+ *
+ * Alerts use hysteresis: FIRING when p >= enter_threshold (while armed);
+ * RESOLVED when the user is active again or p < exit_threshold, which also
+ * re-arms. An alert is identified by (user, fired_s); the engine turns that
+ * into the alert id. Sweeps run on event time only.
+ *
+ * Per-user state is a fixed-size slot in one array indexed by dense user id.
+ * Outputs (alerts, resolved labels) accumulate inside the module until the
+ * caller drains them with sr_churn_outputs()/sr_churn_clear_outputs().
+ * Thread rules: engine thread only. */
+#ifndef STREAMREC_CHURN_H
+#define STREAMREC_CHURN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streamrec/err.h"
+#include "streamrec/profile.h"
+
+#define SR_CHURN_FEATURES 13
+#define SR_CHURN_TOP_FEATURES 3
+
+typedef struct sr_churn_config {
+    int64_t horizon_ms;        /* no activity for this long = churned, default 14 d */
+    int64_t sweep_interval_ms; /* default 1 d */
+    int64_t example_spread_ms; /* max delay between examples of a user, default 7 d */
+    float learning_rate;       /* AdaGrad, default 0.1 */
+    float l2;                  /* default 1e-4 */
+    float enter_threshold;     /* default 0.8 */
+    float exit_threshold;      /* default 0.5 */
+    float high_level;          /* p at or above: level HIGH, default 0.95 */
+    float medium_level;        /* p at or above: level MEDIUM, default 0.9 */
+} sr_churn_config_t;
+
+typedef enum { SR_CHURN_LOW = 0, SR_CHURN_MEDIUM, SR_CHURN_HIGH } sr_churn_level_t;
+typedef enum { SR_CHURN_FIRING = 0, SR_CHURN_RESOLVED } sr_churn_state_t;
+
+typedef struct sr_churn_alert {
+    uint32_t user;
+    uint32_t fired_s;          /* with user, identifies the alert */
+    float probability;
+    sr_churn_level_t level;
+    sr_churn_state_t state;
+    int64_t last_seen_ms;
+    int64_t event_ts_ms;       /* event time at which this alert changed */
+    int top_feature[SR_CHURN_TOP_FEATURES];   /* feature index, -1 if fewer */
+    float top_weight[SR_CHURN_TOP_FEATURES];  /* contribution to the log-odds */
+} sr_churn_alert_t;
+
+typedef struct sr_churn_label {
+    uint32_t user;
+    float probability; /* predicted when the example was created */
+    uint8_t churned;   /* the label: 1 churned, 0 came back */
+} sr_churn_label_t;
+
+typedef struct sr_churn sr_churn_t;
+
+void sr_churn_config_defaults(sr_churn_config_t *cfg);
+sr_churn_t *sr_churn_new(const sr_churn_config_t *cfg, const sr_profile_config_t *profile_cfg,
+                         char *errstr, size_t errstr_size);
+void sr_churn_destroy(sr_churn_t *c);
+
+sr_err_t sr_churn_ensure_user(sr_churn_t *c, uint32_t u);
+
+/* A user event at ts_ms (call after the profile was updated): resolves a
+ * pending example as "came back" and resolves a firing alert. */
+void sr_churn_on_event(sr_churn_t *c, uint32_t u, const sr_profile_t *p, int64_t ts_ms);
+
+/* Runs the sweep for event time now_ms over users [0, n_users): resolves
+ * expired examples as churned, creates new examples, refreshes alert states.
+ * O(n_users). The caller calls it when the watermark crosses a multiple of
+ * sweep_interval_ms (sr_churn_sweep_due tells). */
+void sr_churn_sweep(sr_churn_t *c, const sr_profile_t *profiles, size_t n_users, int64_t now_ms);
+
+/* The sweep time due for a watermark, or INT64_MIN if none is due yet. */
+int64_t sr_churn_sweep_due(const sr_churn_t *c, int64_t watermark_ms);
+
+/* Features of a profile at now_ms, and the model's probability for them.
+ * If contrib is not NULL it receives each feature's contribution to the
+ * log-odds (weight * standardised value). */
+void sr_churn_features(const sr_churn_t *c, const sr_profile_t *p, int64_t now_ms,
+                       float x[SR_CHURN_FEATURES]);
+float sr_churn_predict(const sr_churn_t *c, const float x[SR_CHURN_FEATURES],
+                       float contrib[SR_CHURN_FEATURES]);
+
+/* Trains on one labelled example (raw features). Exposed for tests. */
+void sr_churn_train(sr_churn_t *c, const float x[SR_CHURN_FEATURES], int churned);
+
+const char *sr_churn_feature_name(int f);
+const char *sr_churn_level_name(sr_churn_level_t level);
+
+/* Outputs accumulated since the last clear. Borrowed until the next call
+ * that changes the module. */
+const sr_churn_alert_t *sr_churn_alerts(const sr_churn_t *c, size_t *n);
+const sr_churn_label_t *sr_churn_labels(const sr_churn_t *c, size_t *n);
+void sr_churn_clear_outputs(sr_churn_t *c);
+
+/* Last scored probability of a user (-1 if never scored). */
+float sr_churn_risk(const sr_churn_t *c, uint32_t u);
+
+size_t sr_churn_bytes_per_user(void);
+
+#endif

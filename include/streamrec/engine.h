@@ -1,0 +1,135 @@
+/* streamrec engine: all model state, one writer.
+ *
+ * The engine owns the id dictionaries, the user profiles, the MF model, the
+ * item-item similarity, the trending list, the churn model and the
+ * recommender, and ties them together on each event. It knows nothing about
+ * Kafka, Redis or files: events come in through sr_engine_apply(), outputs
+ * leave through sr_engine_flush(), and `streamrec eval`, the daemon and the
+ * benchmarks all drive this same interface.
+ *
+ * Batches: apply() updates the model and marks the user (and the items whose
+ * neighbour lists changed) dirty; flush() recomputes each dirty user once,
+ * however many of its events the batch held, and returns the outputs.
+ *
+ * Time: only event time. The watermark is the newest ts_ms seen minus
+ * time.lateness.ms; churn sweeps run when it crosses a sweep boundary. Two
+ * engines fed the same events in the same order produce identical outputs.
+ *
+ * Thread rules: one thread (the engine thread) calls everything. */
+#ifndef STREAMREC_ENGINE_H
+#define STREAMREC_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streamrec/churn.h"
+#include "streamrec/err.h"
+#include "streamrec/event.h"
+#include "streamrec/mf.h"
+#include "streamrec/profile.h"
+#include "streamrec/recommend.h"
+#include "streamrec/sim.h"
+#include "streamrec/trending.h"
+
+typedef struct sr_engine_config {
+    float event_weight[SR_EVENT__COUNT]; /* view 1, cart 3, remove 0, purchase 5 */
+    int64_t lateness_ms;                 /* allowed lateness for the watermark, default 5 s */
+    int sim_neighbours;                  /* neighbours published per item, default 20 */
+    sr_profile_config_t profile;
+    sr_mf_config_t mf;
+    sr_sim_config_t sim;
+    sr_trending_config_t trending;
+    sr_reco_config_t reco;
+    sr_churn_config_t churn;
+} sr_engine_config_t;
+
+/* One user's fresh recommendations. */
+typedef struct sr_reco_update {
+    uint32_t user;
+    const char *user_id;        /* borrowed from the engine, valid for its lifetime */
+    int64_t event_ts_ms;        /* newest event of this user that shaped the list */
+    uint64_t seq;               /* per-user event count: grows with every event */
+    size_t n_items;
+    const sr_neighbour_t *items; /* best first */
+} sr_reco_update_t;
+
+/* One item's neighbour list, for items whose list changed. */
+typedef struct sr_sim_update {
+    uint32_t item;
+    const char *item_id;
+    size_t n_neighbours;
+    const sr_neighbour_t *neighbours;
+} sr_sim_update_t;
+
+typedef struct sr_alert_update {
+    sr_churn_alert_t alert;
+    const char *user_id;
+    char alert_id[17]; /* 16 hex digits: hash of user id and fire time */
+} sr_alert_update_t;
+
+/* What one flush produced. Owned by the engine; valid until the next
+ * apply() or flush(). */
+typedef struct sr_outbox {
+    const sr_reco_update_t *recos;
+    size_t n_recos;
+    const sr_sim_update_t *sims;
+    size_t n_sims;
+    const sr_alert_update_t *alerts;
+    size_t n_alerts;
+    const sr_churn_label_t *labels; /* churn examples resolved since the last flush */
+    size_t n_labels;
+    uint64_t model_version;         /* events applied so far */
+    int64_t watermark_ms;
+} sr_outbox_t;
+
+typedef struct sr_engine_stats {
+    uint64_t events;                    /* applied */
+    uint64_t by_type[SR_EVENT__COUNT];  /* applied, by type; [UNKNOWN] = skipped */
+    uint64_t rejected;                  /* sr_engine_apply() refused */
+    size_t users, items;
+    int64_t watermark_ms;
+} sr_engine_stats_t;
+
+typedef struct sr_engine sr_engine_t;
+
+void sr_engine_config_defaults(sr_engine_config_t *cfg);
+
+sr_engine_t *sr_engine_new(const sr_engine_config_t *cfg, char *errstr, size_t errstr_size);
+void sr_engine_destroy(sr_engine_t *e);
+
+/* Applies one event. Events of type UNKNOWN (or out of range) are counted
+ * and skipped (SR_OK). An event the engine cannot take -- no user id, an id
+ * over SR_INTERN_MAX_LEN bytes -- is counted and refused with SR_ERR_BAD_FIELD
+ * and a reason, and changes no state. */
+sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size);
+
+/* Closes a batch: recomputes every dirty user once, collects changed
+ * neighbour lists, alerts and resolved churn labels. */
+sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out);
+
+/* Fresh top-k for one user, from the current state, without marking or
+ * emitting anything (eval's "what would the user see now"). Unknown user:
+ * trending items. Returns the count written to out (<= reco.k). */
+size_t sr_engine_recommend(sr_engine_t *e, const char *user_id, size_t user_id_len,
+                           sr_neighbour_t *out);
+
+/* Churn labels resolved since the last call; the engine forgets them after. */
+const sr_churn_label_t *sr_engine_take_labels(sr_engine_t *e, size_t *n);
+
+void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out);
+const char *sr_engine_item_id(const sr_engine_t *e, uint32_t item);
+const char *sr_engine_user_id(const sr_engine_t *e, uint32_t user);
+/* Dense id of a user / item string, or SR_INTERN_NONE (UINT32_MAX). */
+uint32_t sr_engine_find_user(const sr_engine_t *e, const char *id, size_t len);
+uint32_t sr_engine_find_item(const sr_engine_t *e, const char *id, size_t len);
+const sr_profile_t *sr_engine_profile(const sr_engine_t *e, uint32_t user);
+
+/* Read access to the parts, for eval baselines, tests and inspection. */
+const sr_mf_t *sr_engine_mf(const sr_engine_t *e);
+const sr_sim_t *sr_engine_sim(const sr_engine_t *e);
+const sr_trending_t *sr_engine_trending(const sr_engine_t *e);
+const sr_churn_t *sr_engine_churn(const sr_engine_t *e);
+const sr_engine_config_t *sr_engine_config(const sr_engine_t *e);
+
+#endif

@@ -1,0 +1,345 @@
+#include "streamrec/churn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamrec/intern.h"
+
+#define HOUR_MS (3600 * 1000LL)
+#define DAY_MS (24 * HOUR_MS)
+#define NO_EXAMPLE INT64_MIN
+#define Z_CLIP 5.0f
+
+static const char *const feature_names[SR_CHURN_FEATURES] = {
+    "recency_hours",  "activity_1d",   "activity_7d",      "activity_30d",
+    "activity_trend", "tenure_days",   "sessions",         "events",
+    "cart_abandon",   "spend",         "purchase_share",   "session_minutes",
+    "days_between_sessions",
+};
+
+typedef struct user_state {
+    int64_t pending_ms;      /* creation time of the pending example, or NO_EXAMPLE */
+    int64_t next_example_ms; /* no new example before this time */
+    float pending_x[SR_CHURN_FEATURES];
+    float pending_p;
+    float risk;              /* last scored probability, -1 = never */
+    uint32_t fired_s;        /* fire time of the current alert */
+    uint16_t examples;       /* examples taken so far (for the delay hash) */
+    uint8_t firing;
+} user_state_t;
+
+typedef struct growable {
+    void *items;
+    size_t n, cap, size;
+} growable_t;
+
+struct sr_churn {
+    sr_churn_config_t cfg;
+    sr_profile_config_t profile_cfg;
+    user_state_t *users;
+    size_t n_users, cap_users;
+    /* model */
+    double weight[SR_CHURN_FEATURES + 1]; /* last one is the bias */
+    double accum[SR_CHURN_FEATURES + 1];
+    /* standardiser (Welford) */
+    double mean[SR_CHURN_FEATURES], m2[SR_CHURN_FEATURES];
+    uint64_t n_seen;
+    int64_t last_sweep_ms;
+    growable_t alerts, labels;
+};
+
+void sr_churn_config_defaults(sr_churn_config_t *cfg) {
+    cfg->horizon_ms = 14 * DAY_MS;
+    cfg->sweep_interval_ms = 1 * DAY_MS;
+    cfg->example_spread_ms = 7 * DAY_MS;
+    cfg->learning_rate = 0.1f;
+    cfg->l2 = 1e-4f;
+    cfg->enter_threshold = 0.8f;
+    cfg->exit_threshold = 0.5f;
+    cfg->high_level = 0.95f;
+    cfg->medium_level = 0.9f;
+}
+
+sr_churn_t *sr_churn_new(const sr_churn_config_t *cfg, const sr_profile_config_t *profile_cfg,
+                         char *errstr, size_t errstr_size) {
+    if (cfg->horizon_ms <= 0 || cfg->sweep_interval_ms <= 0 || cfg->example_spread_ms < 0 ||
+        !(cfg->exit_threshold <= cfg->enter_threshold)) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                  "churn: horizon and sweep interval must be > 0 and exit threshold <= enter threshold");
+        return NULL;
+    }
+    sr_churn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory creating churn");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    c->profile_cfg = *profile_cfg;
+    for (int f = 0; f <= SR_CHURN_FEATURES; f++) c->accum[f] = 1.0;
+    c->last_sweep_ms = INT64_MIN;
+    c->alerts.size = sizeof(sr_churn_alert_t);
+    c->labels.size = sizeof(sr_churn_label_t);
+    return c;
+}
+
+void sr_churn_destroy(sr_churn_t *c) {
+    if (!c)
+        return;
+    free(c->users);
+    free(c->alerts.items);
+    free(c->labels.items);
+    free(c);
+}
+
+static void *push(growable_t *g) {
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        void *items = realloc(g->items, cap * g->size);
+        if (!items)
+            return NULL;
+        g->items = items;
+        g->cap = cap;
+    }
+    return (char *)g->items + g->n++ * g->size;
+}
+
+sr_err_t sr_churn_ensure_user(sr_churn_t *c, uint32_t u) {
+    if (u < c->n_users)
+        return SR_OK;
+    if (u != c->n_users)
+        return SR_ERR_INVALID;
+    if (c->n_users == c->cap_users) {
+        size_t cap = c->cap_users ? c->cap_users * 2 : 1024;
+        user_state_t *users = realloc(c->users, cap * sizeof *users);
+        if (!users)
+            return SR_ERR_NOMEM;
+        c->users = users;
+        c->cap_users = cap;
+    }
+    user_state_t *s = &c->users[c->n_users++];
+    memset(s, 0, sizeof *s);
+    s->pending_ms = NO_EXAMPLE;
+    s->next_example_ms = INT64_MIN;
+    s->risk = -1.0f;
+    return SR_OK;
+}
+
+static float log1pf_pos(double v) { return (float)log1p(v > 0 ? v : 0); }
+
+void sr_churn_features(const sr_churn_t *c, const sr_profile_t *p, int64_t now_ms,
+                       float x[SR_CHURN_FEATURES]) {
+    const sr_profile_config_t *pc = &c->profile_cfg;
+    double a1 = sr_profile_activity(p, pc, 0, now_ms);
+    double a7 = sr_profile_activity(p, pc, 1, now_ms);
+    double a30 = sr_profile_activity(p, pc, 2, now_ms);
+    double events = 0;
+    for (int t = 0; t < SR_EVENT__COUNT; t++) events += p->counts[t];
+    double tenure_days = (double)(now_ms - p->first_seen_ms) / DAY_MS;
+    double sessions = p->sessions ? p->sessions : 1;
+    double carts = p->counts[SR_EVENT_ADD_TO_CART], purchases = p->counts[SR_EVENT_PURCHASE];
+    double abandon = carts > 0 ? (carts - purchases) / (carts + 1) : 0;
+
+    x[0] = log1pf_pos((double)(now_ms - p->last_seen_ms) / HOUR_MS);
+    x[1] = log1pf_pos(a1);
+    x[2] = log1pf_pos(a7);
+    x[3] = log1pf_pos(a30);
+    /* rate per half-life: a steady user has a trend near 0, a fading one < 0 */
+    x[4] = (float)log((a7 / 7.0 + 1e-3) / (a30 / 30.0 + 1e-3));
+    x[5] = log1pf_pos(tenure_days);
+    x[6] = log1pf_pos(sessions);
+    x[7] = log1pf_pos(events);
+    x[8] = (float)(abandon < 0 ? 0 : abandon);
+    x[9] = log1pf_pos(p->spend);
+    x[10] = (float)(events > 0 ? purchases / events : 0);
+    x[11] = log1pf_pos(p->session_seconds / 60.0 / sessions);
+    x[12] = log1pf_pos(tenure_days / sessions);
+}
+
+static void standardise(const sr_churn_t *c, const float x[SR_CHURN_FEATURES],
+                        float z[SR_CHURN_FEATURES]) {
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) {
+        double var = c->n_seen > 1 ? c->m2[f] / (double)(c->n_seen - 1) : 1.0;
+        double v = ((double)x[f] - c->mean[f]) / sqrt(var + 1e-6);
+        z[f] = (float)(v > Z_CLIP ? Z_CLIP : v < -Z_CLIP ? -Z_CLIP : v);
+    }
+}
+
+static void observe_features(sr_churn_t *c, const float x[SR_CHURN_FEATURES]) {
+    c->n_seen++;
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) {
+        double d = x[f] - c->mean[f];
+        c->mean[f] += d / (double)c->n_seen;
+        c->m2[f] += d * (x[f] - c->mean[f]);
+    }
+}
+
+float sr_churn_predict(const sr_churn_t *c, const float x[SR_CHURN_FEATURES],
+                       float contrib[SR_CHURN_FEATURES]) {
+    float z[SR_CHURN_FEATURES];
+    standardise(c, x, z);
+    double logit = c->weight[SR_CHURN_FEATURES];
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) {
+        double term = c->weight[f] * z[f];
+        if (contrib)
+            contrib[f] = (float)term;
+        logit += term;
+    }
+    return (float)(1.0 / (1.0 + exp(-logit)));
+}
+
+void sr_churn_train(sr_churn_t *c, const float x[SR_CHURN_FEATURES], int churned) {
+    float z[SR_CHURN_FEATURES];
+    standardise(c, x, z);
+    double p = sr_churn_predict(c, x, NULL);
+    double err = p - (churned ? 1.0 : 0.0); /* d(log loss)/d(logit) */
+    for (int f = 0; f <= SR_CHURN_FEATURES; f++) {
+        double xf = f < SR_CHURN_FEATURES ? z[f] : 1.0;
+        double g = err * xf + (f < SR_CHURN_FEATURES ? c->cfg.l2 * c->weight[f] : 0.0);
+        c->accum[f] += g * g;
+        c->weight[f] -= c->cfg.learning_rate * g / sqrt(c->accum[f]);
+    }
+}
+
+static void resolve(sr_churn_t *c, uint32_t u, user_state_t *s, int churned, int64_t at_ms) {
+    sr_churn_train(c, s->pending_x, churned);
+    sr_churn_label_t *l = push(&c->labels);
+    if (l) {
+        l->user = u;
+        l->probability = s->pending_p;
+        l->churned = (uint8_t)churned;
+    }
+    s->pending_ms = NO_EXAMPLE;
+    s->examples++;
+    uint64_t h = sr_hash_bytes(&u, sizeof u, s->examples);
+    s->next_example_ms = at_ms + (c->cfg.example_spread_ms > 0
+                                      ? (int64_t)(h % (uint64_t)c->cfg.example_spread_ms) : 0);
+}
+
+static sr_churn_level_t level_of(const sr_churn_t *c, float p) {
+    return p >= c->cfg.high_level ? SR_CHURN_HIGH
+         : p >= c->cfg.medium_level ? SR_CHURN_MEDIUM : SR_CHURN_LOW;
+}
+
+static void emit_alert(sr_churn_t *c, uint32_t u, const user_state_t *s, const sr_profile_t *p,
+                       sr_churn_state_t state, float prob, const float *contrib, int64_t at_ms) {
+    sr_churn_alert_t *a = push(&c->alerts);
+    if (!a)
+        return;
+    memset(a, 0, sizeof *a);
+    a->user = u;
+    a->fired_s = s->fired_s;
+    a->probability = prob;
+    a->level = level_of(c, prob);
+    a->state = state;
+    a->last_seen_ms = p->last_seen_ms;
+    a->event_ts_ms = at_ms;
+    for (int t = 0; t < SR_CHURN_TOP_FEATURES; t++) {
+        a->top_feature[t] = -1;
+        a->top_weight[t] = 0;
+    }
+    if (!contrib)
+        return;
+    /* The features pushing the risk up most: what a CRM agent reads as "why". */
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) {
+        float w = contrib[f];
+        if (w <= 0)
+            continue;
+        for (int t = 0; t < SR_CHURN_TOP_FEATURES; t++) {
+            if (a->top_feature[t] < 0 || w > a->top_weight[t]) {
+                for (int m = SR_CHURN_TOP_FEATURES - 1; m > t; m--) {
+                    a->top_feature[m] = a->top_feature[m - 1];
+                    a->top_weight[m] = a->top_weight[m - 1];
+                }
+                a->top_feature[t] = f;
+                a->top_weight[t] = w;
+                break;
+            }
+        }
+    }
+}
+
+void sr_churn_on_event(sr_churn_t *c, uint32_t u, const sr_profile_t *p, int64_t ts_ms) {
+    user_state_t *s = &c->users[u];
+    if (s->pending_ms != NO_EXAMPLE && ts_ms > s->pending_ms)
+        resolve(c, u, s, 0, ts_ms);
+    if (s->firing) {
+        s->firing = 0;
+        emit_alert(c, u, s, p, SR_CHURN_RESOLVED, s->risk, NULL, ts_ms);
+    }
+}
+
+int64_t sr_churn_sweep_due(const sr_churn_t *c, int64_t watermark_ms) {
+    int64_t iv = c->cfg.sweep_interval_ms;
+    int64_t boundary = watermark_ms - (((watermark_ms % iv) + iv) % iv);
+    if (c->last_sweep_ms == INT64_MIN)
+        return boundary; /* first sweep: start the schedule */
+    return boundary > c->last_sweep_ms ? boundary : INT64_MIN;
+}
+
+void sr_churn_sweep(sr_churn_t *c, const sr_profile_t *profiles, size_t n_users, int64_t now_ms) {
+    c->last_sweep_ms = now_ms;
+    if (n_users > c->n_users)
+        n_users = c->n_users;
+    float x[SR_CHURN_FEATURES], contrib[SR_CHURN_FEATURES];
+    for (uint32_t u = 0; u < n_users; u++) {
+        user_state_t *s = &c->users[u];
+        const sr_profile_t *p = &profiles[u];
+        if (p->sessions == 0 || p->last_seen_ms > now_ms)
+            continue; /* no events yet, or only events after this sweep's time */
+        if (s->pending_ms != NO_EXAMPLE && now_ms >= s->pending_ms + c->cfg.horizon_ms)
+            resolve(c, u, s, 1, now_ms);
+        if (now_ms - p->last_seen_ms >= c->cfg.horizon_ms)
+            continue; /* churned: no new example, and a firing alert stays until they return */
+        sr_churn_features(c, p, now_ms, x);
+        float prob = sr_churn_predict(c, x, contrib);
+        s->risk = prob;
+        if (s->pending_ms == NO_EXAMPLE && now_ms >= s->next_example_ms) {
+            memcpy(s->pending_x, x, sizeof x);
+            s->pending_p = prob;
+            s->pending_ms = now_ms;
+            observe_features(c, x);
+        }
+        if (!s->firing && prob >= c->cfg.enter_threshold) {
+            s->firing = 1;
+            s->fired_s = (uint32_t)(now_ms / 1000);
+            emit_alert(c, u, s, p, SR_CHURN_FIRING, prob, contrib, now_ms);
+        } else if (s->firing && prob < c->cfg.exit_threshold) {
+            s->firing = 0;
+            emit_alert(c, u, s, p, SR_CHURN_RESOLVED, prob, NULL, now_ms);
+        }
+    }
+}
+
+const char *sr_churn_feature_name(int f) {
+    return (f >= 0 && f < SR_CHURN_FEATURES) ? feature_names[f] : "unknown";
+}
+
+const char *sr_churn_level_name(sr_churn_level_t level) {
+    switch (level) {
+    case SR_CHURN_HIGH: return "HIGH";
+    case SR_CHURN_MEDIUM: return "MEDIUM";
+    default: return "LOW";
+    }
+}
+
+const sr_churn_alert_t *sr_churn_alerts(const sr_churn_t *c, size_t *n) {
+    *n = c->alerts.n;
+    return c->alerts.items;
+}
+
+const sr_churn_label_t *sr_churn_labels(const sr_churn_t *c, size_t *n) {
+    *n = c->labels.n;
+    return c->labels.items;
+}
+
+void sr_churn_clear_outputs(sr_churn_t *c) {
+    c->alerts.n = 0;
+    c->labels.n = 0;
+}
+
+float sr_churn_risk(const sr_churn_t *c, uint32_t u) {
+    return u < c->n_users ? c->users[u].risk : -1.0f;
+}
+
+size_t sr_churn_bytes_per_user(void) { return sizeof(user_state_t); }

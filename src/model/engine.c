@@ -1,0 +1,470 @@
+#include "streamrec/engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamrec/intern.h"
+
+#define DAY_MS (24 * 3600 * 1000LL)
+
+/* A set of dense ids with O(1) insert and ordered iteration: a flag byte per
+ * id plus the list of members, in insertion order (so flush order, and with
+ * it the output order, is deterministic). */
+typedef struct dirty_set {
+    uint8_t *flag;
+    size_t flag_cap;
+    uint32_t *ids;
+    size_t n, cap;
+} dirty_set_t;
+
+struct sr_engine {
+    sr_engine_config_t cfg;
+    sr_intern_t *user_ids, *item_ids, *category_ids;
+    sr_profile_t *profiles;
+    size_t n_profiles_cap;
+    sr_mf_t *mf;
+    sr_sim_t *sim;
+    sr_trending_t *trending;
+    sr_recommender_t *reco;
+    sr_churn_t *churn;
+    int64_t max_ts_ms;
+    bool any_event;
+    sr_engine_stats_t stats;
+    dirty_set_t dirty_users, dirty_items;
+    /* flush outputs */
+    sr_neighbour_t trending_snapshot[SR_TRENDING_MAX];
+    size_t n_trending_snapshot;
+    sr_reco_update_t *recos;
+    sr_neighbour_t *reco_items;
+    size_t recos_cap;
+    sr_sim_update_t *sims;
+    sr_neighbour_t *sim_items;
+    size_t sims_cap;
+    sr_alert_update_t *alerts;
+    size_t alerts_cap;
+    sr_churn_label_t *labels;
+    size_t labels_cap, n_labels;
+    sr_outbox_t outbox;
+};
+
+void sr_engine_config_defaults(sr_engine_config_t *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->event_weight[SR_EVENT_UNKNOWN] = 0;
+    cfg->event_weight[SR_EVENT_VIEW] = 1;
+    cfg->event_weight[SR_EVENT_ADD_TO_CART] = 3;
+    cfg->event_weight[SR_EVENT_REMOVE_FROM_CART] = 0;
+    cfg->event_weight[SR_EVENT_PURCHASE] = 5;
+    cfg->lateness_ms = 5000;
+    cfg->sim_neighbours = 20;
+    sr_profile_config_defaults(&cfg->profile);
+    sr_mf_config_defaults(&cfg->mf);
+    sr_sim_config_defaults(&cfg->sim);
+    sr_trending_config_defaults(&cfg->trending);
+    sr_reco_config_defaults(&cfg->reco);
+    sr_churn_config_defaults(&cfg->churn);
+}
+
+static void dirty_free(dirty_set_t *d) {
+    free(d->flag);
+    free(d->ids);
+}
+
+static sr_err_t dirty_add(dirty_set_t *d, uint32_t id) {
+    if (id >= d->flag_cap) {
+        size_t cap = d->flag_cap ? d->flag_cap : 1024;
+        while (cap <= id) cap *= 2;
+        uint8_t *flag = realloc(d->flag, cap);
+        if (!flag)
+            return SR_ERR_NOMEM;
+        memset(flag + d->flag_cap, 0, cap - d->flag_cap);
+        d->flag = flag;
+        d->flag_cap = cap;
+    }
+    if (d->flag[id])
+        return SR_OK;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1024;
+        uint32_t *ids = realloc(d->ids, cap * sizeof *ids);
+        if (!ids)
+            return SR_ERR_NOMEM;
+        d->ids = ids;
+        d->cap = cap;
+    }
+    d->flag[id] = 1;
+    d->ids[d->n++] = id;
+    return SR_OK;
+}
+
+static void dirty_clear(dirty_set_t *d) {
+    for (size_t k = 0; k < d->n; k++) d->flag[d->ids[k]] = 0;
+    d->n = 0;
+}
+
+sr_engine_t *sr_engine_new(const sr_engine_config_t *cfg, char *errstr, size_t errstr_size) {
+    sr_engine_t *e = calloc(1, sizeof *e);
+    if (!e) {
+        sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory creating the engine");
+        return NULL;
+    }
+    e->cfg = *cfg;
+    if (cfg->sim_neighbours < 1 || cfg->sim_neighbours > SR_SIM_SLOTS) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "sim.neighbours must be in [1, %d]",
+                  SR_SIM_SLOTS);
+        goto fail;
+    }
+    e->user_ids = sr_intern_new(1024);
+    e->item_ids = sr_intern_new(1024);
+    e->category_ids = sr_intern_new(64);
+    if (!e->user_ids || !e->item_ids || !e->category_ids) {
+        sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory creating dictionaries");
+        goto fail;
+    }
+    if (!(e->mf = sr_mf_new(&cfg->mf, errstr, errstr_size)) ||
+        !(e->sim = sr_sim_new(&cfg->sim, errstr, errstr_size)) ||
+        !(e->trending = sr_trending_new(&cfg->trending, errstr, errstr_size)) ||
+        !(e->reco = sr_reco_new(&cfg->reco, errstr, errstr_size)) ||
+        !(e->churn = sr_churn_new(&cfg->churn, &cfg->profile, errstr, errstr_size)))
+        goto fail;
+    return e;
+fail:
+    sr_engine_destroy(e);
+    return NULL;
+}
+
+void sr_engine_destroy(sr_engine_t *e) {
+    if (!e)
+        return;
+    sr_intern_destroy(e->user_ids);
+    sr_intern_destroy(e->item_ids);
+    sr_intern_destroy(e->category_ids);
+    free(e->profiles);
+    sr_mf_destroy(e->mf);
+    sr_sim_destroy(e->sim);
+    sr_trending_destroy(e->trending);
+    sr_reco_destroy(e->reco);
+    sr_churn_destroy(e->churn);
+    dirty_free(&e->dirty_users);
+    dirty_free(&e->dirty_items);
+    free(e->recos);
+    free(e->reco_items);
+    free(e->sims);
+    free(e->sim_items);
+    free(e->alerts);
+    free(e->labels);
+    free(e);
+}
+
+static sr_err_t add_user(sr_engine_t *e, const sr_str_t *id, uint32_t *u) {
+    bool added;
+    sr_err_t err = sr_intern_add(e->user_ids, id->ptr, id->len, u, &added);
+    if (err != SR_OK || !added)
+        return err;
+    if (*u >= e->n_profiles_cap) {
+        size_t cap = e->n_profiles_cap ? e->n_profiles_cap * 2 : 1024;
+        sr_profile_t *p = realloc(e->profiles, cap * sizeof *p);
+        if (!p)
+            return SR_ERR_NOMEM;
+        e->profiles = p;
+        e->n_profiles_cap = cap;
+    }
+    sr_profile_init(&e->profiles[*u]);
+    uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
+    if ((err = sr_mf_ensure_user(e->mf, *u, h)) != SR_OK ||
+        (err = sr_churn_ensure_user(e->churn, *u)) != SR_OK)
+        return err;
+    return SR_OK;
+}
+
+static sr_err_t add_item(sr_engine_t *e, const sr_str_t *id, uint32_t *i) {
+    bool added;
+    sr_err_t err = sr_intern_add(e->item_ids, id->ptr, id->len, i, &added);
+    if (err != SR_OK || !added)
+        return err;
+    uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
+    if ((err = sr_mf_ensure_item(e->mf, *i, h)) != SR_OK ||
+        (err = sr_sim_ensure_item(e->sim, *i)) != SR_OK ||
+        (err = sr_trending_ensure_item(e->trending, *i)) != SR_OK)
+        return err;
+    return SR_OK;
+}
+
+static sr_err_t check_id(const char *field, const sr_str_t *s, bool required,
+                         char *errstr, size_t errstr_size) {
+    if (s->len == 0) {
+        if (required)
+            return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size, "%s is empty", field);
+        return SR_OK;
+    }
+    if (s->len > SR_INTERN_MAX_LEN)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "%s is %zu bytes, over the %d-byte limit", field, s->len,
+                         SR_INTERN_MAX_LEN);
+    return SR_OK;
+}
+
+/* Pairs the event's item with the user's recent items inside the window:
+ * the incremental co-occurrence update of item-CF. */
+static sr_err_t update_similarity(sr_engine_t *e, const sr_profile_t *p, uint32_t item,
+                                  float weight, int64_t ts_ms) {
+    sr_sim_observe(e->sim, item, weight, ts_ms);
+    uint32_t recent[SR_PROFILE_RECENT_MAX], recent_ts_s[SR_PROFILE_RECENT_MAX];
+    size_t n = sr_profile_recent(p, recent, recent_ts_s, SR_PROFILE_RECENT_MAX);
+    int paired = 0;
+    for (size_t r = 0; r < n && paired < e->cfg.sim.max_partners; r++) {
+        if (recent[r] == item)
+            continue;
+        if (ts_ms - (int64_t)recent_ts_s[r] * 1000 > e->cfg.sim.window_ms)
+            break; /* newest first: everything after is older still */
+        sr_sim_cooccur(e->sim, item, recent[r], weight, ts_ms);
+        sr_err_t err = dirty_add(&e->dirty_items, recent[r]);
+        if (err != SR_OK)
+            return err;
+        paired++;
+    }
+    return dirty_add(&e->dirty_items, item);
+}
+
+static void maybe_sweep(sr_engine_t *e) {
+    int64_t watermark = e->max_ts_ms - e->cfg.lateness_ms;
+    int64_t due = sr_churn_sweep_due(e->churn, watermark);
+    if (due != INT64_MIN)
+        sr_churn_sweep(e->churn, e->profiles, sr_intern_count(e->user_ids), due);
+}
+
+sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size) {
+    sr_err_t err;
+    if ((unsigned)ev->type >= SR_EVENT__COUNT || ev->type == SR_EVENT_UNKNOWN) {
+        e->stats.by_type[SR_EVENT_UNKNOWN]++;
+        return SR_OK;
+    }
+    if ((err = check_id("user_id", &ev->user_id, true, errstr, errstr_size)) != SR_OK ||
+        (err = check_id("item_id", &ev->item_id, false, errstr, errstr_size)) != SR_OK ||
+        (err = check_id("category_id", &ev->category_id, false, errstr, errstr_size)) != SR_OK) {
+        e->stats.rejected++;
+        return err;
+    }
+
+    if (!e->any_event || ev->ts_ms > e->max_ts_ms) {
+        e->max_ts_ms = ev->ts_ms;
+        e->any_event = true;
+        maybe_sweep(e);
+    }
+
+    uint32_t u, item = SR_PROFILE_NONE, category = SR_PROFILE_NONE;
+    if ((err = add_user(e, &ev->user_id, &u)) != SR_OK)
+        goto nomem;
+    if (ev->item_id.len > 0 && (err = add_item(e, &ev->item_id, &item)) != SR_OK)
+        goto nomem;
+    if (ev->category_id.len > 0 &&
+        (err = sr_intern_add(e->category_ids, ev->category_id.ptr, ev->category_id.len,
+                             &category, NULL)) != SR_OK)
+        goto nomem;
+
+    float weight = e->cfg.event_weight[ev->type];
+    sr_profile_t *p = &e->profiles[u];
+    if (item != SR_PROFILE_NONE && weight > 0) {
+        /* before the profile update: the recent items are the event's partners */
+        if ((err = update_similarity(e, p, item, weight, ev->ts_ms)) != SR_OK)
+            goto nomem;
+        sr_trending_observe(e->trending, item, weight, ev->ts_ms);
+        sr_mf_observe(e->mf, u, item, weight);
+    }
+    sr_profile_update(p, &e->cfg.profile, ev->type, weight, item, category, ev->price,
+                      ev->has_price, ev->ts_ms);
+    sr_churn_on_event(e->churn, u, p, ev->ts_ms);
+    if ((err = dirty_add(&e->dirty_users, u)) != SR_OK)
+        goto nomem;
+    e->stats.events++;
+    e->stats.by_type[ev->type]++;
+    return SR_OK;
+nomem:
+    e->stats.rejected++;
+    return sr_seterr(err, errstr, errstr_size, "engine: %s while applying an event",
+                     sr_err_name(err));
+}
+
+static void snapshot_trending(sr_engine_t *e) {
+    e->n_trending_snapshot = sr_trending_top(e->trending, e->trending_snapshot, SR_TRENDING_MAX);
+}
+
+static sr_reco_model_t reco_model(const sr_engine_t *e) {
+    sr_reco_model_t m = {e->mf, e->sim, e->trending_snapshot, e->n_trending_snapshot};
+    return m;
+}
+
+static sr_err_t grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return SR_OK;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q)
+        return SR_ERR_NOMEM;
+    *p = q;
+    *cap = c;
+    return SR_OK;
+}
+
+static sr_err_t flush_recos(sr_engine_t *e) {
+    size_t n = e->dirty_users.n, k = (size_t)e->cfg.reco.k;
+    size_t cap = e->recos_cap;
+    if (grow((void **)&e->recos, &cap, n, sizeof *e->recos) != SR_OK)
+        return SR_ERR_NOMEM;
+    if (cap != e->recos_cap) {
+        sr_neighbour_t *items = realloc(e->reco_items, cap * k * sizeof *items);
+        if (!items)
+            return SR_ERR_NOMEM;
+        e->reco_items = items;
+        e->recos_cap = cap;
+    }
+    sr_reco_model_t model = reco_model(e);
+    for (size_t start = 0; start < n; start += SR_RECO_MAX_BATCH) {
+        size_t m = n - start < SR_RECO_MAX_BATCH ? n - start : SR_RECO_MAX_BATCH;
+        const uint32_t *users = e->dirty_users.ids + start;
+        const sr_profile_t *profiles[SR_RECO_MAX_BATCH];
+        size_t counts[SR_RECO_MAX_BATCH];
+        for (size_t b = 0; b < m; b++) profiles[b] = &e->profiles[users[b]];
+        sr_err_t err = sr_reco_batch(e->reco, &model, users, profiles, m,
+                                     e->reco_items + start * k, counts);
+        if (err != SR_OK)
+            return err;
+        for (size_t b = 0; b < m; b++) {
+            sr_reco_update_t *r = &e->recos[start + b];
+            r->user = users[b];
+            r->user_id = sr_intern_str(e->user_ids, users[b], NULL);
+            r->event_ts_ms = profiles[b]->last_seen_ms;
+            r->seq = profiles[b]->events;
+            r->n_items = counts[b];
+            r->items = e->reco_items + (start + b) * k;
+        }
+    }
+    e->outbox.recos = e->recos;
+    e->outbox.n_recos = n;
+    dirty_clear(&e->dirty_users);
+    return SR_OK;
+}
+
+static sr_err_t flush_sims(sr_engine_t *e) {
+    size_t n = e->dirty_items.n, m = (size_t)e->cfg.sim_neighbours;
+    size_t cap = e->sims_cap;
+    if (grow((void **)&e->sims, &cap, n, sizeof *e->sims) != SR_OK)
+        return SR_ERR_NOMEM;
+    if (cap != e->sims_cap) {
+        sr_neighbour_t *items = realloc(e->sim_items, cap * m * sizeof *items);
+        if (!items)
+            return SR_ERR_NOMEM;
+        e->sim_items = items;
+        e->sims_cap = cap;
+    }
+    for (size_t d = 0; d < n; d++) {
+        uint32_t item = e->dirty_items.ids[d];
+        sr_sim_update_t *s = &e->sims[d];
+        s->item = item;
+        s->item_id = sr_intern_str(e->item_ids, item, NULL);
+        s->neighbours = e->sim_items + d * m;
+        s->n_neighbours = sr_sim_neighbours(e->sim, item, e->sim_items + d * m, m);
+    }
+    e->outbox.sims = e->sims;
+    e->outbox.n_sims = n;
+    dirty_clear(&e->dirty_items);
+    return SR_OK;
+}
+
+static void alert_id(const char *user_id, uint32_t fired_s, char out[17]) {
+    uint64_t h = sr_hash_bytes(user_id, strlen(user_id), fired_s);
+    snprintf(out, 17, "%016" PRIx64, h);
+}
+
+static sr_err_t collect_churn(sr_engine_t *e) {
+    size_t n_alerts, n_labels;
+    const sr_churn_alert_t *alerts = sr_churn_alerts(e->churn, &n_alerts);
+    const sr_churn_label_t *labels = sr_churn_labels(e->churn, &n_labels);
+    if (grow((void **)&e->alerts, &e->alerts_cap, n_alerts, sizeof *e->alerts) != SR_OK ||
+        grow((void **)&e->labels, &e->labels_cap, e->n_labels + n_labels, sizeof *e->labels) != SR_OK)
+        return SR_ERR_NOMEM;
+    for (size_t a = 0; a < n_alerts; a++) {
+        sr_alert_update_t *out = &e->alerts[a];
+        out->alert = alerts[a];
+        out->user_id = sr_intern_str(e->user_ids, alerts[a].user, NULL);
+        alert_id(out->user_id, alerts[a].fired_s, out->alert_id);
+    }
+    memcpy(e->labels + e->n_labels, labels, n_labels * sizeof *labels);
+    e->n_labels += n_labels;
+    sr_churn_clear_outputs(e->churn);
+    e->outbox.alerts = e->alerts;
+    e->outbox.n_alerts = n_alerts;
+    return SR_OK;
+}
+
+sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out) {
+    sr_err_t err;
+    snapshot_trending(e);
+    if ((err = flush_recos(e)) != SR_OK || (err = flush_sims(e)) != SR_OK ||
+        (err = collect_churn(e)) != SR_OK)
+        return err;
+    e->outbox.labels = e->labels;
+    e->outbox.n_labels = e->n_labels;
+    e->n_labels = 0; /* handed out: valid until the next flush */
+    e->outbox.model_version = e->stats.events;
+    e->outbox.watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
+    *out = &e->outbox;
+    return SR_OK;
+}
+
+size_t sr_engine_recommend(sr_engine_t *e, const char *user_id, size_t user_id_len,
+                           sr_neighbour_t *out) {
+    snapshot_trending(e);
+    uint32_t u = sr_intern_find(e->user_ids, user_id, user_id_len);
+    if (u == SR_INTERN_NONE) {
+        size_t n = e->n_trending_snapshot < (size_t)e->cfg.reco.k ? e->n_trending_snapshot
+                                                                 : (size_t)e->cfg.reco.k;
+        memcpy(out, e->trending_snapshot, n * sizeof *out);
+        return n;
+    }
+    sr_reco_model_t model = reco_model(e);
+    const sr_profile_t *profile = &e->profiles[u];
+    size_t n = 0;
+    if (sr_reco_batch(e->reco, &model, &u, &profile, 1, out, &n) != SR_OK)
+        return 0;
+    return n;
+}
+
+const sr_churn_label_t *sr_engine_take_labels(sr_engine_t *e, size_t *n) {
+    if (collect_churn(e) != SR_OK) {
+        *n = 0;
+        return NULL;
+    }
+    *n = e->n_labels;
+    e->n_labels = 0;
+    return e->labels;
+}
+
+void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out) {
+    *out = e->stats;
+    out->users = sr_intern_count(e->user_ids);
+    out->items = sr_intern_count(e->item_ids);
+    out->watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
+}
+
+const char *sr_engine_item_id(const sr_engine_t *e, uint32_t item) {
+    return sr_intern_str(e->item_ids, item, NULL);
+}
+const char *sr_engine_user_id(const sr_engine_t *e, uint32_t user) {
+    return sr_intern_str(e->user_ids, user, NULL);
+}
+uint32_t sr_engine_find_user(const sr_engine_t *e, const char *id, size_t len) {
+    return sr_intern_find(e->user_ids, id, len);
+}
+uint32_t sr_engine_find_item(const sr_engine_t *e, const char *id, size_t len) {
+    return sr_intern_find(e->item_ids, id, len);
+}
+const sr_profile_t *sr_engine_profile(const sr_engine_t *e, uint32_t user) {
+    return user < sr_intern_count(e->user_ids) ? &e->profiles[user] : NULL;
+}
+const sr_mf_t *sr_engine_mf(const sr_engine_t *e) { return e->mf; }
+const sr_sim_t *sr_engine_sim(const sr_engine_t *e) { return e->sim; }
+const sr_trending_t *sr_engine_trending(const sr_engine_t *e) { return e->trending; }
+const sr_churn_t *sr_engine_churn(const sr_engine_t *e) { return e->churn; }
+const sr_engine_config_t *sr_engine_config(const sr_engine_t *e) { return &e->cfg; }

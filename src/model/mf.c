@@ -1,0 +1,241 @@
+#include "streamrec/mf.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamrec/rng.h"
+
+/* AdaGrad accumulators start at 1, so the first step is learning_rate times
+ * the gradient and later steps shrink as 1/sqrt(1 + sum of squared grads). */
+#define ADAGRAD_INIT 1.0f
+
+/* One growable table of rows: factors (k floats), accumulator, and for items
+ * a bias. Grows by doubling; untouched capacity costs address space, not RSS. */
+typedef struct table {
+    float *factors;
+    float *accum;
+    float *bias; /* NULL for users */
+    size_t n, cap;
+} table_t;
+
+struct sr_mf {
+    sr_mf_config_t cfg;
+    table_t users, items;
+    uint32_t *pool;    /* ring of recent positive items */
+    size_t pool_len, pool_next;
+    uint64_t rng;
+};
+
+void sr_mf_config_defaults(sr_mf_config_t *cfg) {
+    cfg->k = 32;
+    cfg->learning_rate = 0.05f;
+    cfg->regularization = 0.002f;
+    cfg->negatives = 5;
+    cfg->negative_pool = 4096;
+    cfg->init_scale = 0.1f;
+    cfg->adagrad = true;
+    cfg->seed = 42;
+}
+
+sr_mf_t *sr_mf_new(const sr_mf_config_t *cfg, char *errstr, size_t errstr_size) {
+    if (cfg->k < 1 || cfg->k > SR_MF_MAX_K) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "mf.k must be in [1, %d], got %d",
+                  SR_MF_MAX_K, cfg->k);
+        return NULL;
+    }
+    if (cfg->negatives < 0 || cfg->negatives > SR_MF_MAX_NEGATIVES || cfg->negative_pool < 1) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                  "mf.negatives must be in [0, %d] and mf.negative.pool >= 1", SR_MF_MAX_NEGATIVES);
+        return NULL;
+    }
+    sr_mf_t *mf = calloc(1, sizeof *mf);
+    if (!mf)
+        goto fail;
+    mf->cfg = *cfg;
+    mf->rng = cfg->seed;
+    mf->pool = malloc((size_t)cfg->negative_pool * sizeof *mf->pool);
+    if (!mf->pool)
+        goto fail;
+    return mf;
+fail:
+    sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory creating the MF model");
+    sr_mf_destroy(mf);
+    return NULL;
+}
+
+static void table_free(table_t *t) {
+    free(t->factors);
+    free(t->accum);
+    free(t->bias);
+}
+
+void sr_mf_destroy(sr_mf_t *mf) {
+    if (!mf)
+        return;
+    table_free(&mf->users);
+    table_free(&mf->items);
+    free(mf->pool);
+    free(mf);
+}
+
+static sr_err_t table_append(table_t *t, int k, bool with_bias, float init_scale,
+                             uint64_t seed) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        float *f = realloc(t->factors, cap * (size_t)k * sizeof *f);
+        if (!f)
+            return SR_ERR_NOMEM;
+        t->factors = f;
+        float *a = realloc(t->accum, cap * sizeof *a);
+        if (!a)
+            return SR_ERR_NOMEM;
+        t->accum = a;
+        if (with_bias) {
+            float *b = realloc(t->bias, cap * sizeof *b);
+            if (!b)
+                return SR_ERR_NOMEM;
+            t->bias = b;
+        }
+        t->cap = cap;
+    }
+    float *row = t->factors + t->n * (size_t)k;
+    uint64_t state = seed;
+    for (int f = 0; f < k; f++)
+        row[f] = init_scale * sr_rng_symmetric(&state);
+    t->accum[t->n] = ADAGRAD_INIT;
+    if (with_bias)
+        t->bias[t->n] = 0.0f;
+    t->n++;
+    return SR_OK;
+}
+
+sr_err_t sr_mf_ensure_user(sr_mf_t *mf, uint32_t u, uint64_t id_hash) {
+    if (u < mf->users.n)
+        return SR_OK;
+    if (u != mf->users.n)
+        return SR_ERR_INVALID;
+    return table_append(&mf->users, mf->cfg.k, false, mf->cfg.init_scale,
+                        id_hash ^ mf->cfg.seed);
+}
+
+sr_err_t sr_mf_ensure_item(sr_mf_t *mf, uint32_t i, uint64_t id_hash) {
+    if (i < mf->items.n)
+        return SR_OK;
+    if (i != mf->items.n)
+        return SR_ERR_INVALID;
+    /* A different stream of the generator than users', so a user and an item
+     * with the same id string do not start parallel. */
+    return table_append(&mf->items, mf->cfg.k, true, mf->cfg.init_scale,
+                        id_hash ^ ~mf->cfg.seed);
+}
+
+/* Four partial sums: lets the compiler keep four independent FMA chains
+ * without -ffast-math (a plain reduction loop is not vectorised). */
+static inline float dot(const float *a, const float *b, int k) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int f = 0;
+    for (; f + 4 <= k; f += 4) {
+        s0 += a[f] * b[f];
+        s1 += a[f + 1] * b[f + 1];
+        s2 += a[f + 2] * b[f + 2];
+        s3 += a[f + 3] * b[f + 3];
+    }
+    for (; f < k; f++) s0 += a[f] * b[f];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static inline float step_size(const sr_mf_t *mf, float *accum, float grad_sq_mean) {
+    if (!mf->cfg.adagrad)
+        return mf->cfg.learning_rate;
+    *accum += grad_sq_mean;
+    return mf->cfg.learning_rate / sqrtf(*accum);
+}
+
+void sr_mf_step(sr_mf_t *mf, uint32_t u, uint32_t pos, const uint32_t *neg,
+                size_t n_neg, float weight) {
+    const int k = mf->cfg.k;
+    const float lambda = mf->cfg.regularization;
+    float *uf = mf->users.factors + (size_t)u * k;
+    float *vi = mf->items.factors + (size_t)pos * k;
+    float grad_u[SR_MF_MAX_K], grad_i[SR_MF_MAX_K], grad_j[SR_MF_MAX_K];
+
+    for (size_t n = 0; n < n_neg; n++) {
+        uint32_t j = neg[n];
+        if (j == pos)
+            continue;
+        float *vj = mf->items.factors + (size_t)j * k;
+        float *bi = &mf->items.bias[pos], *bj = &mf->items.bias[j];
+        /* BPR: maximise ln sigma(x_uij), x_uij = s(u,i) - s(u,j). Its gradient
+         * w.r.t. x is sigma(-x); scaled by the event weight. */
+        float x = *bi - *bj;
+        for (int f = 0; f < k; f++) x += uf[f] * (vi[f] - vj[f]);
+        float g = weight / (1.0f + expf(x));
+
+        float sq_u = 0, sq_i = 0, sq_j = 0;
+        for (int f = 0; f < k; f++) {
+            grad_u[f] = g * (vi[f] - vj[f]) - lambda * uf[f];
+            grad_i[f] = g * uf[f] - lambda * vi[f];
+            grad_j[f] = -g * uf[f] - lambda * vj[f];
+            sq_u += grad_u[f] * grad_u[f];
+            sq_i += grad_i[f] * grad_i[f];
+            sq_j += grad_j[f] * grad_j[f];
+        }
+        float grad_bi = g - lambda * *bi, grad_bj = -g - lambda * *bj;
+        float eta_u = step_size(mf, &mf->users.accum[u], sq_u / k);
+        float eta_i = step_size(mf, &mf->items.accum[pos], (sq_i + grad_bi * grad_bi) / (k + 1));
+        float eta_j = step_size(mf, &mf->items.accum[j], (sq_j + grad_bj * grad_bj) / (k + 1));
+        for (int f = 0; f < k; f++) {
+            uf[f] += eta_u * grad_u[f];
+            vi[f] += eta_i * grad_i[f];
+            vj[f] += eta_j * grad_j[f];
+        }
+        *bi += eta_i * grad_bi;
+        *bj += eta_j * grad_bj;
+    }
+}
+
+void sr_mf_observe(sr_mf_t *mf, uint32_t u, uint32_t pos, float weight) {
+    uint32_t neg[SR_MF_MAX_NEGATIVES];
+    size_t n_neg = 0;
+    if (mf->pool_len > 0)
+        for (int n = 0; n < mf->cfg.negatives; n++)
+            neg[n_neg++] = mf->pool[sr_rng_below(&mf->rng, (uint32_t)mf->pool_len)];
+    sr_mf_step(mf, u, pos, neg, n_neg, weight);
+    mf->pool[mf->pool_next] = pos;
+    mf->pool_next = (mf->pool_next + 1) % (size_t)mf->cfg.negative_pool;
+    if (mf->pool_len < (size_t)mf->cfg.negative_pool)
+        mf->pool_len++;
+}
+
+float sr_mf_score(const sr_mf_t *mf, uint32_t u, uint32_t i) {
+    const int k = mf->cfg.k;
+    return dot(mf->users.factors + (size_t)u * k, mf->items.factors + (size_t)i * k, k) +
+           mf->items.bias[i];
+}
+
+int sr_mf_k(const sr_mf_t *mf) { return mf->cfg.k; }
+size_t sr_mf_users(const sr_mf_t *mf) { return mf->users.n; }
+size_t sr_mf_items(const sr_mf_t *mf) { return mf->items.n; }
+const float *sr_mf_user_row(const sr_mf_t *mf, uint32_t u) {
+    return mf->users.factors + (size_t)u * mf->cfg.k;
+}
+const float *sr_mf_item_row(const sr_mf_t *mf, uint32_t i) {
+    return mf->items.factors + (size_t)i * mf->cfg.k;
+}
+float *sr_mf_user_row_mut(sr_mf_t *mf, uint32_t u) {
+    return mf->users.factors + (size_t)u * mf->cfg.k;
+}
+float *sr_mf_item_row_mut(sr_mf_t *mf, uint32_t i) {
+    return mf->items.factors + (size_t)i * mf->cfg.k;
+}
+float sr_mf_item_bias(const sr_mf_t *mf, uint32_t i) { return mf->items.bias[i]; }
+const float *sr_mf_item_table(const sr_mf_t *mf) { return mf->items.factors; }
+const float *sr_mf_item_biases(const sr_mf_t *mf) { return mf->items.bias; }
+
+size_t sr_mf_bytes_per_user(const sr_mf_t *mf) {
+    return (size_t)mf->cfg.k * sizeof(float) + sizeof(float);
+}
+size_t sr_mf_bytes_per_item(const sr_mf_t *mf) {
+    return (size_t)mf->cfg.k * sizeof(float) + 2 * sizeof(float);
+}

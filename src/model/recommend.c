@@ -1,0 +1,227 @@
+#include "streamrec/recommend.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Candidate pool per user: the seeds' partners (seeds * SR_SIM_SLOTS) plus
+ * trending ones. */
+#define MAX_SEEDS SR_PROFILE_RECENT_MAX
+#define MAX_CANDIDATES (MAX_SEEDS * SR_SIM_SLOTS + SR_TRENDING_CANDIDATES_MAX)
+#define SR_TRENDING_CANDIDATES_MAX 255
+
+typedef struct candidate {
+    uint32_t item;
+    float cf;       /* sum over seeds of seed weight * similarity */
+    float mf;       /* u . v + b */
+    float trending; /* decayed popularity, 0 if not trending */
+    float score;
+} candidate_t;
+
+struct sr_recommender {
+    sr_reco_config_t cfg;
+    /* item -> index in cands + 1 for the current user; 0 = absent. Reset by
+     * walking cands after each user, so no O(items) clear per user. */
+    uint32_t *cand_index;
+    size_t n_items_cap;
+    candidate_t cands[MAX_CANDIDATES];
+    float *gathered;       /* MAX_CANDIDATES x k item rows */
+    float *user_rows;      /* SR_RECO_MAX_BATCH x k */
+    float *trending_rows;  /* n_trending x k */
+    float *trending_scores;/* SR_RECO_MAX_BATCH x n_trending */
+    float mf_scores[MAX_CANDIDATES];
+    int k_alloc;
+};
+
+void sr_reco_config_defaults(sr_reco_config_t *cfg) {
+    cfg->k = 20;
+    cfg->seeds = 5;
+    cfg->seed_decay = 0.6f;
+    cfg->trending_candidates = 50;
+    cfg->cf_weight = 1.0f;
+    cfg->mf_weight = 0.3f;
+    cfg->trending_weight = 0.1f;
+    cfg->exclude_seen = true;
+}
+
+sr_recommender_t *sr_reco_new(const sr_reco_config_t *cfg, char *errstr, size_t errstr_size) {
+    if (cfg->k < 1 || cfg->k > SR_RECO_MAX_K || cfg->seeds < 0 || cfg->seeds > MAX_SEEDS ||
+        cfg->trending_candidates < 0 || cfg->trending_candidates > SR_TRENDING_CANDIDATES_MAX) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                  "reco: k must be in [1, %d], seeds in [0, %d], trending candidates in [0, %d]",
+                  SR_RECO_MAX_K, MAX_SEEDS, SR_TRENDING_CANDIDATES_MAX);
+        return NULL;
+    }
+    sr_recommender_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory creating the recommender");
+        return NULL;
+    }
+    r->cfg = *cfg;
+    return r;
+}
+
+void sr_reco_destroy(sr_recommender_t *r) {
+    if (!r)
+        return;
+    free(r->cand_index);
+    free(r->gathered);
+    free(r->user_rows);
+    free(r->trending_rows);
+    free(r->trending_scores);
+    free(r);
+}
+
+static sr_err_t ensure_scratch(sr_recommender_t *r, size_t n_items, int k) {
+    if (n_items > r->n_items_cap) {
+        size_t cap = r->n_items_cap ? r->n_items_cap : 1024;
+        while (cap < n_items) cap *= 2;
+        uint32_t *idx = realloc(r->cand_index, cap * sizeof *idx);
+        if (!idx)
+            return SR_ERR_NOMEM;
+        memset(idx + r->n_items_cap, 0, (cap - r->n_items_cap) * sizeof *idx);
+        r->cand_index = idx;
+        r->n_items_cap = cap;
+    }
+    if (k != r->k_alloc) {
+        free(r->gathered);
+        free(r->user_rows);
+        free(r->trending_rows);
+        free(r->trending_scores);
+        r->gathered = malloc((size_t)MAX_CANDIDATES * k * sizeof(float));
+        r->user_rows = malloc((size_t)SR_RECO_MAX_BATCH * k * sizeof(float));
+        r->trending_rows = malloc((size_t)SR_TRENDING_CANDIDATES_MAX * k * sizeof(float));
+        r->trending_scores = malloc((size_t)SR_RECO_MAX_BATCH * SR_TRENDING_CANDIDATES_MAX * sizeof(float));
+        if (!r->gathered || !r->user_rows || !r->trending_rows || !r->trending_scores) {
+            r->k_alloc = 0;
+            return SR_ERR_NOMEM;
+        }
+        r->k_alloc = k;
+    }
+    return SR_OK;
+}
+
+static bool filtered(const sr_recommender_t *r, const sr_profile_t *p, uint32_t item) {
+    return sr_profile_purchased(p, item) ||
+           (r->cfg.exclude_seen && sr_profile_seen_recently(p, item));
+}
+
+/* Adds to (or creates) the candidate for item; returns its index or -1 if
+ * the item is filtered out. */
+static int candidate(sr_recommender_t *r, size_t *n, const sr_profile_t *p, uint32_t item) {
+    uint32_t idx = r->cand_index[item];
+    if (idx)
+        return (int)idx - 1;
+    if (filtered(r, p, item) || *n >= MAX_CANDIDATES)
+        return -1;
+    candidate_t *c = &r->cands[*n];
+    c->item = item;
+    c->cf = c->mf = c->trending = c->score = 0;
+    r->cand_index[item] = (uint32_t)++*n;
+    return (int)*n - 1;
+}
+
+static bool better(const candidate_t *a, const candidate_t *b) {
+    return a->score > b->score || (a->score == b->score && a->item < b->item);
+}
+
+/* Blends, selects the top k into out, and clears cand_index for the next user. */
+static size_t blend_and_select(sr_recommender_t *r, size_t n, sr_neighbour_t *out) {
+    float max_cf = 0, max_tr = 0, min_mf = 0, max_mf = 0;
+    for (size_t c = 0; c < n; c++) {
+        candidate_t *x = &r->cands[c];
+        if (x->cf > max_cf) max_cf = x->cf;
+        if (x->trending > max_tr) max_tr = x->trending;
+        if (c == 0 || x->mf < min_mf) min_mf = x->mf;
+        if (c == 0 || x->mf > max_mf) max_mf = x->mf;
+    }
+    float mf_range = max_mf - min_mf;
+    for (size_t c = 0; c < n; c++) {
+        candidate_t *x = &r->cands[c];
+        x->score = (max_cf > 0 ? r->cfg.cf_weight * x->cf / max_cf : 0) +
+                   (mf_range > 0 ? r->cfg.mf_weight * (x->mf - min_mf) / mf_range : 0) +
+                   (max_tr > 0 ? r->cfg.trending_weight * x->trending / max_tr : 0);
+        r->cand_index[x->item] = 0;
+    }
+    /* Partial selection sort: k <= 100 of a few hundred candidates. */
+    size_t k = (size_t)r->cfg.k < n ? (size_t)r->cfg.k : n;
+    for (size_t a = 0; a < k; a++) {
+        size_t best = a;
+        for (size_t c = a + 1; c < n; c++)
+            if (better(&r->cands[c], &r->cands[best]))
+                best = c;
+        candidate_t tmp = r->cands[a];
+        r->cands[a] = r->cands[best];
+        r->cands[best] = tmp;
+        out[a].item = r->cands[a].item;
+        out[a].score = r->cands[a].score;
+    }
+    return k;
+}
+
+sr_err_t sr_reco_batch(sr_recommender_t *r, const sr_reco_model_t *model,
+                       const uint32_t *users, const sr_profile_t *const *profiles,
+                       size_t n_users, sr_neighbour_t *out, size_t *n_out) {
+    if (n_users > SR_RECO_MAX_BATCH)
+        return SR_ERR_INVALID;
+    const int k = sr_mf_k(model->mf);
+    const float *item_table = sr_mf_item_table(model->mf);
+    const float *bias = sr_mf_item_biases(model->mf);
+    if (ensure_scratch(r, sr_mf_items(model->mf), k) != SR_OK)
+        return SR_ERR_NOMEM;
+
+    /* Trending candidates are shared by every user of the batch: one sgemm
+     * scores all of them, (users x k) * (k x trending). */
+    size_t n_tr = model->n_trending < (size_t)r->cfg.trending_candidates
+                      ? model->n_trending : (size_t)r->cfg.trending_candidates;
+    for (size_t t = 0; t < n_tr; t++)
+        memcpy(r->trending_rows + t * k, item_table + (size_t)model->trending[t].item * k,
+               (size_t)k * sizeof(float));
+    for (size_t b = 0; b < n_users; b++)
+        memcpy(r->user_rows + b * k, sr_mf_user_row(model->mf, users[b]), (size_t)k * sizeof(float));
+    if (n_tr > 0 && n_users > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_users, (int)n_tr, k, 1.0f,
+                    r->user_rows, k, r->trending_rows, k, 0.0f, r->trending_scores, (int)n_tr);
+
+    for (size_t b = 0; b < n_users; b++) {
+        const sr_profile_t *p = profiles[b];
+        size_t n = 0;
+        uint32_t seeds[MAX_SEEDS];
+        size_t n_seeds = sr_profile_recent(p, seeds, NULL, (size_t)r->cfg.seeds);
+        float seed_weight = 1.0f;
+        for (size_t s = 0; s < n_seeds; s++, seed_weight *= r->cfg.seed_decay) {
+            const uint32_t *partners;
+            const float *scores;
+            sr_sim_slots(model->sim, seeds[s], &partners, &scores);
+            for (int slot = 0; slot < SR_SIM_SLOTS; slot++) {
+                if (partners[slot] == SR_SIM_NONE || scores[slot] <= 0)
+                    continue;
+                int c = candidate(r, &n, p, partners[slot]);
+                if (c >= 0)
+                    r->cands[c].cf += seed_weight * scores[slot];
+            }
+        }
+        /* MF scores of the CF candidates: gather their rows, one sgemv. */
+        size_t n_cf = n;
+        for (size_t c = 0; c < n_cf; c++)
+            memcpy(r->gathered + c * k, item_table + (size_t)r->cands[c].item * k,
+                   (size_t)k * sizeof(float));
+        if (n_cf > 0)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_cf, k, 1.0f, r->gathered, k,
+                        r->user_rows + b * k, 1, 0.0f, r->mf_scores, 1);
+        for (size_t c = 0; c < n_cf; c++)
+            r->cands[c].mf = r->mf_scores[c] + bias[r->cands[c].item];
+        for (size_t t = 0; t < n_tr; t++) {
+            uint32_t item = model->trending[t].item;
+            bool had = r->cand_index[item] != 0;
+            int c = candidate(r, &n, p, item);
+            if (c < 0)
+                continue;
+            r->cands[c].trending = model->trending[t].score;
+            if (!had)
+                r->cands[c].mf = r->trending_scores[b * n_tr + t] + bias[item];
+        }
+        n_out[b] = blend_and_select(r, n, out + b * (size_t)r->cfg.k);
+    }
+    return SR_OK;
+}

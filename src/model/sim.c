@@ -1,0 +1,187 @@
+#include "streamrec/sim.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamrec/decay.h"
+
+#define DAY_MS (24 * 3600 * 1000LL)
+
+/* One item's summary, struct-of-arrays so the id scan and the min-count scan
+ * each read one contiguous 128-byte run. */
+typedef struct summary {
+    uint32_t partner[SR_SIM_SLOTS];
+    float count[SR_SIM_SLOTS]; /* scaled by the decay clock */
+    float error[SR_SIM_SLOTS]; /* space-saving over-count bound, same scale */
+    float score[SR_SIM_SLOTS]; /* similarity at the last update */
+} summary_t;
+
+struct sr_sim {
+    sr_sim_config_t cfg;
+    sr_decay_t clock;
+    summary_t *summaries;
+    float *item_count; /* N(i), scaled */
+    size_t n, cap;
+};
+
+void sr_sim_config_defaults(sr_sim_config_t *cfg) {
+    cfg->half_life_ms = 30 * DAY_MS;
+    cfg->window_ms = 1 * DAY_MS;
+    cfg->max_partners = 5;
+}
+
+sr_sim_t *sr_sim_new(const sr_sim_config_t *cfg, char *errstr, size_t errstr_size) {
+    if (cfg->half_life_ms <= 0 || cfg->window_ms < 0 || cfg->max_partners < 0) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                  "sim: half-life must be > 0, window and partners >= 0");
+        return NULL;
+    }
+    sr_sim_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory creating similarity");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    sr_decay_init(&s->clock, cfg->half_life_ms);
+    return s;
+}
+
+void sr_sim_destroy(sr_sim_t *s) {
+    if (!s)
+        return;
+    free(s->summaries);
+    free(s->item_count);
+    free(s);
+}
+
+sr_err_t sr_sim_ensure_item(sr_sim_t *s, uint32_t i) {
+    if (i < s->n)
+        return SR_OK;
+    if (i != s->n)
+        return SR_ERR_INVALID;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        summary_t *sm = realloc(s->summaries, cap * sizeof *sm);
+        if (!sm)
+            return SR_ERR_NOMEM;
+        s->summaries = sm;
+        float *c = realloc(s->item_count, cap * sizeof *c);
+        if (!c)
+            return SR_ERR_NOMEM;
+        s->item_count = c;
+        s->cap = cap;
+    }
+    summary_t *sm = &s->summaries[s->n];
+    memset(sm, 0, sizeof *sm);
+    for (int k = 0; k < SR_SIM_SLOTS; k++) sm->partner[k] = SR_SIM_NONE;
+    s->item_count[s->n] = 0;
+    s->n++;
+    return SR_OK;
+}
+
+static void renormalise(sr_sim_t *s) {
+    float inv = (float)(1.0 / s->clock.scale);
+    for (size_t i = 0; i < s->n; i++) {
+        s->item_count[i] *= inv;
+        for (int k = 0; k < SR_SIM_SLOTS; k++) {
+            s->summaries[i].count[k] *= inv;
+            s->summaries[i].error[k] *= inv;
+        }
+    }
+    sr_decay_renormed(&s->clock);
+}
+
+static float advance(sr_sim_t *s, int64_t ts_ms) {
+    bool renorm;
+    sr_decay_advance(&s->clock, ts_ms, &renorm);
+    if (renorm)
+        renormalise(s);
+    return (float)s->clock.scale;
+}
+
+void sr_sim_observe(sr_sim_t *s, uint32_t i, float w, int64_t ts_ms) {
+    float g = advance(s, ts_ms);
+    s->item_count[i] += w * g;
+}
+
+static int find_slot(const summary_t *sm, uint32_t partner) {
+    /* Branch-free match mask over all slots: vectorises, unlike an early exit. */
+    uint32_t mask = 0;
+    for (int k = 0; k < SR_SIM_SLOTS; k++)
+        mask |= (uint32_t)(sm->partner[k] == partner) << k;
+    return mask ? __builtin_ctz(mask) : -1;
+}
+
+static int weakest_slot(const summary_t *sm) {
+    int weakest = 0;
+    for (int k = 1; k < SR_SIM_SLOTS; k++)
+        if (sm->count[k] < sm->count[weakest])
+            weakest = k;
+    return weakest;
+}
+
+static void add_pair(sr_sim_t *s, uint32_t a, uint32_t b, float inc) {
+    summary_t *sm = &s->summaries[a];
+    int k = find_slot(sm, b);
+    if (k < 0) {
+        k = weakest_slot(sm);
+        sm->error[k] = sm->count[k];
+        sm->partner[k] = b;
+    }
+    sm->count[k] += inc;
+    double norm = sqrt((double)s->item_count[a] * (double)s->item_count[b]);
+    sm->score[k] = norm > 0 ? (float)((sm->count[k] - sm->error[k]) / norm) : 0.0f;
+}
+
+void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms) {
+    if (a == b)
+        return;
+    float inc = w * advance(s, ts_ms);
+    add_pair(s, a, b, inc);
+    add_pair(s, b, a, inc);
+}
+
+size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max) {
+    const summary_t *sm = &s->summaries[i];
+    size_t n = 0;
+    for (int k = 0; k < SR_SIM_SLOTS; k++) {
+        if (sm->partner[k] == SR_SIM_NONE || sm->score[k] <= 0)
+            continue;
+        sr_neighbour_t cand = {sm->partner[k], sm->score[k]};
+        /* insertion into the sorted prefix; at most 32 entries */
+        size_t pos = n < max ? n : max;
+        while (pos > 0 && (out[pos - 1].score < cand.score ||
+                           (out[pos - 1].score == cand.score && out[pos - 1].item > cand.item))) {
+            if (pos < max)
+                out[pos] = out[pos - 1];
+            pos--;
+        }
+        if (pos < max) {
+            out[pos] = cand;
+            if (n < max)
+                n++;
+        }
+    }
+    return n;
+}
+
+void sr_sim_slots(const sr_sim_t *s, uint32_t i, const uint32_t **items,
+                  const float **scores) {
+    *items = s->summaries[i].partner;
+    *scores = s->summaries[i].score;
+}
+
+double sr_sim_count(const sr_sim_t *s, uint32_t i) {
+    return s->item_count[i] / s->clock.scale;
+}
+
+double sr_sim_pair_count(const sr_sim_t *s, uint32_t a, uint32_t b) {
+    const summary_t *sm = &s->summaries[a];
+    int k = find_slot(sm, b);
+    return k < 0 ? 0.0 : (sm->count[k] - sm->error[k]) / s->clock.scale;
+}
+
+size_t sr_sim_items(const sr_sim_t *s) { return s->n; }
+size_t sr_sim_bytes_per_item(void) { return sizeof(summary_t) + sizeof(float); }
