@@ -1,0 +1,53 @@
+/* streamrec: the binary. One subcommand per job; see `streamrec help`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "streamrec/config.h"
+
+#ifndef SR_VERSION
+#define SR_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "streamrec %s: clickstream in, fresh recommendations and churn alerts out\n"
+            "\n"
+            "usage: streamrec <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  eval      prequential evaluation of the engine on a dataset file\n"
+            "  gen       synthetic clickstream with planted structure (streamrec-csv)\n"
+            "  help      this text\n"
+            "  version   print the version\n"
+            "\n"
+            "  --help-config   every configuration key, its default and meaning\n",
+            SR_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "eval") == 0)
+        return sr_cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "gen") == 0)
+        return sr_cmd_gen(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("streamrec %s\n", SR_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help-config") == 0) {
+        sr_config_print_reference(stdout);
+        return 0;
+    }
+    fprintf(stderr, "streamrec: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
