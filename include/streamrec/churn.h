@@ -9,9 +9,11 @@
  * Labels are delayed. At a sweep, an active user without a pending example
  * gets one: the raw features and the predicted probability are stored in the
  * user's slot. The example resolves as 0 ("came back") at the user's next
- * event, or as 1 ("churned") at the first sweep where the watermark has passed
- * its creation time + horizon. Only then does the model train on it, so every
- * prediction counted in the metrics was made before its label was known.
+ * event within the horizon, or as 1 ("churned") at the first sweep where the
+ * watermark has passed its creation time + horizon (or at a first event after
+ * that time, should it be applied before such a sweep). Only then does the
+ * model train on it, so every prediction counted in the metrics was made
+ * before its label was known.
  * After a resolution the next example waits a pseudo-random delay (hash of
  * user and count, < example_spread_ms) so examples are taken at every
  * recency, not only right after activity.

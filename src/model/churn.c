@@ -261,8 +261,11 @@ static void emit_alert(sr_churn_t *c, uint32_t u, const user_state_t *s, const s
 
 void sr_churn_on_event(sr_churn_t *c, uint32_t u, const sr_profile_t *p, int64_t ts_ms) {
     user_state_t *s = &c->users[u];
+    /* A return after creation + horizon is still a churn: the label must not
+     * depend on whether a sweep got there first (the watermark lags event
+     * time, and the horizon need not be a multiple of the sweep interval). */
     if (s->pending_ms != NO_EXAMPLE && ts_ms > s->pending_ms)
-        resolve(c, u, s, 0, ts_ms);
+        resolve(c, u, s, ts_ms >= s->pending_ms + c->cfg.horizon_ms, ts_ms);
     if (s->firing) {
         s->firing = 0;
         emit_alert(c, u, s, p, SR_CHURN_RESOLVED, s->risk, NULL, ts_ms);
