@@ -25,6 +25,8 @@ typedef struct sr_knn sr_knn_t;
 sr_knn_t *sr_knn_new(int history, int k);
 void sr_knn_destroy(sr_knn_t *b);
 
+/* SR_ERR_INVALID, changing nothing, for an empty or over-long
+ * (> SR_INTERN_MAX_LEN) id; SR_ERR_NOMEM. */
 sr_err_t sr_knn_observe(sr_knn_t *b, sr_str_t user, sr_str_t item);
 
 /* Top-k item ids (this baseline's dense ids) for user, best first.
