@@ -233,8 +233,10 @@ sr_err_t sr_eval_run(const sr_config_t *cfg, const sr_event_log_t *log,
         }
 
         char why[256];
-        if (sr_engine_apply(engine, ev, why, sizeof why) != SR_OK)
-            out->rejected++;
+        if (sr_engine_apply(engine, ev, why, sizeof why) != SR_OK) {
+            out->rejected++; /* refused events teach no model, baselines included */
+            continue;
+        }
         if (has_item) {
             if (sr_knn_observe(knn, ev->user_id, ev->item_id) != SR_OK ||
                 sr_u64map_put(seen, key, 1) != SR_OK) {
