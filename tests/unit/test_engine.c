@@ -1,0 +1,515 @@
+/* Engine: determinism, batching, rejection, per-user sequence, alert ids. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamrec/engine.h"
+#include "streamrec/intern.h"
+#include "streamrec/rng.h"
+
+#define HOUR_MS (3600 * 1000LL)
+#define DAY_MS (24 * HOUR_MS)
+#define D0 (1700000000000LL - 1700000000000LL % DAY_MS) /* a day boundary */
+
+static sr_engine_t *new_engine(const sr_engine_config_t *cfg) {
+    char errstr[256] = "";
+    sr_engine_t *e = sr_engine_new(cfg, errstr, sizeof errstr);
+    if (!e)
+        fail_msg("sr_engine_new: %s", errstr);
+    return e;
+}
+
+static sr_engine_t *default_engine(void) {
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    return new_engine(&cfg);
+}
+
+static sr_event_t ev(const char *user, const char *item, sr_event_type_t type, int64_t ts) {
+    sr_event_t e;
+    memset(&e, 0, sizeof e);
+    e.user_id = sr_str_c(user);
+    e.item_id = sr_str_c(item);
+    e.type = type;
+    e.ts_ms = ts;
+    return e;
+}
+
+static void apply_ok(sr_engine_t *e, const sr_event_t *x) {
+    char errstr[256] = "";
+    sr_err_t err = sr_engine_apply(e, x, errstr, sizeof errstr);
+    if (err != SR_OK)
+        fail_msg("apply: %s", errstr);
+}
+
+static const sr_outbox_t *flush(sr_engine_t *e) {
+    const sr_outbox_t *out = NULL;
+    assert_int_equal(sr_engine_flush(e, &out), SR_OK);
+    assert_non_null(out);
+    return out;
+}
+
+/* ---- determinism over a pseudo-random stream ---------------------------- */
+
+typedef struct stream_event {
+    char user[16], item[16], category[8];
+    sr_event_type_t type;
+    int64_t ts_ms;
+    double price;
+} stream_event_t;
+
+/* ~5000 events, 200 users, 300 items, all types (a few UNKNOWN), increasing
+ * time over ~40 days so churn sweeps, examples and alerts happen. Skewed item
+ * popularity so similarity and trending have structure. */
+static stream_event_t *make_stream(size_t n, uint64_t seed) {
+    stream_event_t *s = calloc(n, sizeof *s);
+    uint64_t rng = seed;
+    int64_t ts = D0 + HOUR_MS;
+    for (size_t k = 0; k < n; k++) {
+        ts += sr_rng_below(&rng, 1400) * 1000LL;
+        uint32_t u = sr_rng_below(&rng, 200);
+        uint32_t i = sr_rng_below(&rng, 300);
+        if (sr_rng_below(&rng, 2))
+            i = i % 30; /* half the events on 30 popular items */
+        uint32_t t = sr_rng_below(&rng, 100);
+        s[k].type = t < 70 ? SR_EVENT_VIEW
+                  : t < 85 ? SR_EVENT_ADD_TO_CART
+                  : t < 90 ? SR_EVENT_REMOVE_FROM_CART
+                  : t < 98 ? SR_EVENT_PURCHASE : SR_EVENT_UNKNOWN;
+        snprintf(s[k].user, sizeof s[k].user, "u%03u", u);
+        if (sr_rng_below(&rng, 50) != 0) /* 2% without an item */
+            snprintf(s[k].item, sizeof s[k].item, "item-%u", i);
+        snprintf(s[k].category, sizeof s[k].category, "c%u", i % 12);
+        s[k].ts_ms = ts;
+        s[k].price = 1.0 + (double)(i % 50);
+    }
+    return s;
+}
+
+static sr_event_t to_event(const stream_event_t *s) {
+    sr_event_t e = ev(s->user, s->item, s->type, s->ts_ms);
+    e.category_id = sr_str_c(s->category);
+    e.price = s->price;
+    e.has_price = s->type == SR_EVENT_PURCHASE;
+    return e;
+}
+
+static void assert_outboxes_equal(const sr_outbox_t *a, const sr_outbox_t *b) {
+    assert_int_equal(a->model_version, b->model_version);
+    assert_int_equal(a->watermark_ms, b->watermark_ms);
+    assert_int_equal(a->n_recos, b->n_recos);
+    for (size_t r = 0; r < a->n_recos; r++) {
+        const sr_reco_update_t *x = &a->recos[r], *y = &b->recos[r];
+        assert_int_equal(x->user, y->user);
+        assert_string_equal(x->user_id, y->user_id);
+        assert_int_equal(x->event_ts_ms, y->event_ts_ms);
+        assert_int_equal(x->seq, y->seq);
+        assert_int_equal(x->n_items, y->n_items);
+        assert_memory_equal(x->items, y->items, x->n_items * sizeof *x->items);
+    }
+    assert_int_equal(a->n_sims, b->n_sims);
+    for (size_t s = 0; s < a->n_sims; s++) {
+        assert_int_equal(a->sims[s].item, b->sims[s].item);
+        assert_string_equal(a->sims[s].item_id, b->sims[s].item_id);
+        assert_int_equal(a->sims[s].n_neighbours, b->sims[s].n_neighbours);
+        assert_memory_equal(a->sims[s].neighbours, b->sims[s].neighbours,
+                            a->sims[s].n_neighbours * sizeof *a->sims[s].neighbours);
+    }
+    assert_int_equal(a->n_alerts, b->n_alerts);
+    for (size_t k = 0; k < a->n_alerts; k++) {
+        const sr_churn_alert_t *x = &a->alerts[k].alert, *y = &b->alerts[k].alert;
+        assert_string_equal(a->alerts[k].alert_id, b->alerts[k].alert_id);
+        assert_string_equal(a->alerts[k].user_id, b->alerts[k].user_id);
+        assert_int_equal(x->user, y->user);
+        assert_int_equal(x->fired_s, y->fired_s);
+        assert_memory_equal(&x->probability, &y->probability, sizeof x->probability);
+        assert_int_equal(x->level, y->level);
+        assert_int_equal(x->state, y->state);
+        assert_int_equal(x->event_ts_ms, y->event_ts_ms);
+        assert_memory_equal(x->top_feature, y->top_feature, sizeof x->top_feature);
+        assert_memory_equal(x->top_weight, y->top_weight, sizeof x->top_weight);
+    }
+    assert_int_equal(a->n_labels, b->n_labels);
+    for (size_t k = 0; k < a->n_labels; k++) {
+        assert_int_equal(a->labels[k].user, b->labels[k].user);
+        assert_int_equal(a->labels[k].churned, b->labels[k].churned);
+        assert_memory_equal(&a->labels[k].probability, &b->labels[k].probability, sizeof(float));
+    }
+}
+
+static void test_engine_same_stream_gives_identical_outputs(void **state) {
+    (void)state;
+    enum { N = 5000, BATCH = 100 };
+    stream_event_t *stream = make_stream(N, 20240601);
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    /* lower thresholds so the stream raises alerts worth comparing */
+    cfg.churn.enter_threshold = 0.5f;
+    cfg.churn.exit_threshold = 0.3f;
+    sr_engine_t *a = new_engine(&cfg), *b = new_engine(&cfg);
+    size_t recos = 0, reco_items = 0, sims = 0, alerts = 0, labels = 0;
+    for (size_t start = 0; start < N; start += BATCH) {
+        for (size_t k = start; k < start + BATCH; k++) {
+            sr_event_t x = to_event(&stream[k]);
+            assert_int_equal(sr_engine_apply(a, &x, NULL, 0), SR_OK);
+            assert_int_equal(sr_engine_apply(b, &x, NULL, 0), SR_OK);
+        }
+        const sr_outbox_t *oa = flush(a), *ob = flush(b);
+        assert_outboxes_equal(oa, ob);
+        recos += oa->n_recos;
+        for (size_t r = 0; r < oa->n_recos; r++) reco_items += oa->recos[r].n_items;
+        sims += oa->n_sims;
+        alerts += oa->n_alerts;
+        labels += oa->n_labels;
+    }
+    /* the comparison covered real output of every kind */
+    assert_true(recos > 1000);
+    assert_true(reco_items > 10 * recos);
+    assert_true(sims > 1000);
+    assert_true(alerts > 0);
+    assert_true(labels > 0);
+    sr_engine_stats_t sa, sb;
+    sr_engine_stats(a, &sa);
+    sr_engine_stats(b, &sb);
+    assert_memory_equal(&sa, &sb, sizeof sa);
+    assert_int_equal(sa.users, 200);
+    assert_true(sa.by_type[SR_EVENT_UNKNOWN] > 0);
+    /* and the on-demand recommendations agree for every user */
+    sr_neighbour_t ra[SR_RECO_MAX_K], rb[SR_RECO_MAX_K];
+    char user[16];
+    for (uint32_t u = 0; u < 200; u++) {
+        int len = snprintf(user, sizeof user, "u%03u", u);
+        size_t na = sr_engine_recommend(a, user, (size_t)len, ra);
+        size_t nb = sr_engine_recommend(b, user, (size_t)len, rb);
+        assert_int_equal(na, nb);
+        assert_true(na > 0);
+        assert_memory_equal(ra, rb, na * sizeof *ra);
+    }
+    sr_engine_destroy(a);
+    sr_engine_destroy(b);
+    free(stream);
+}
+
+/* The recommend path must filter what the user bought, in the full engine. */
+static void test_engine_recommendations_never_contain_purchases(void **state) {
+    (void)state;
+    enum { N = 3000 };
+    stream_event_t *stream = make_stream(N, 99);
+    sr_engine_t *e = default_engine();
+    for (size_t k = 0; k < N; k++) {
+        sr_event_t x = to_event(&stream[k]);
+        assert_int_equal(sr_engine_apply(e, &x, NULL, 0), SR_OK);
+        if (k % 250 != 249)
+            continue;
+        const sr_outbox_t *out = flush(e);
+        for (size_t r = 0; r < out->n_recos; r++) {
+            const sr_profile_t *p = sr_engine_profile(e, out->recos[r].user);
+            assert_true(out->recos[r].n_items <= 20);
+            for (size_t j = 0; j < out->recos[r].n_items; j++) {
+                assert_false(sr_profile_purchased(p, out->recos[r].items[j].item));
+                assert_false(sr_profile_seen_recently(p, out->recos[r].items[j].item));
+                for (size_t m = j + 1; m < out->recos[r].n_items; m++)
+                    assert_int_not_equal(out->recos[r].items[j].item, out->recos[r].items[m].item);
+            }
+        }
+    }
+    sr_engine_destroy(e);
+    free(stream);
+}
+
+/* ---- batching ------------------------------------------------------------ */
+
+static void test_engine_dirty_user_appears_once_per_flush(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    const char *users[] = {"alice", "bob", "carol"};
+    char item[16];
+    for (int k = 0; k < 60; k++) {
+        snprintf(item, sizeof item, "i%d", k % 7);
+        sr_event_t x = ev(users[k % 3], item, SR_EVENT_VIEW, D0 + k * 1000);
+        apply_ok(e, &x);
+    }
+    const sr_outbox_t *out = flush(e);
+    assert_int_equal(out->n_recos, 3);
+    for (size_t a = 0; a < 3; a++) {
+        assert_int_equal(out->recos[a].seq, 20);
+        assert_int_equal(out->recos[a].event_ts_ms, D0 + (57 + (int64_t)a) * 1000);
+        for (size_t b = a + 1; b < 3; b++) assert_int_not_equal(out->recos[a].user, out->recos[b].user);
+    }
+    /* first-touched order */
+    assert_string_equal(out->recos[0].user_id, "alice");
+    assert_string_equal(out->recos[1].user_id, "bob");
+    assert_string_equal(out->recos[2].user_id, "carol");
+    /* each item whose list changed appears once too */
+    assert_int_equal(out->n_sims, 7);
+    for (size_t a = 0; a < out->n_sims; a++)
+        for (size_t b = a + 1; b < out->n_sims; b++) assert_int_not_equal(out->sims[a].item, out->sims[b].item);
+    assert_int_equal(out->model_version, 60);
+    /* nothing new: an empty flush */
+    out = flush(e);
+    assert_int_equal(out->n_recos, 0);
+    assert_int_equal(out->n_sims, 0);
+    /* one more event: just that user */
+    sr_event_t x = ev("bob", "i1", SR_EVENT_VIEW, D0 + 100000);
+    apply_ok(e, &x);
+    out = flush(e);
+    assert_int_equal(out->n_recos, 1);
+    assert_string_equal(out->recos[0].user_id, "bob");
+    assert_int_equal(out->recos[0].seq, 21);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_seq_grows_per_user(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    for (int k = 1; k <= 4; k++) {
+        sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, D0 + k * 1000);
+        apply_ok(e, &x);
+        if (k % 2 == 0) {
+            x = ev("bob", "i2", SR_EVENT_VIEW, D0 + k * 1000 + 1);
+            apply_ok(e, &x);
+        }
+        const sr_outbox_t *out = flush(e);
+        for (size_t r = 0; r < out->n_recos; r++) {
+            if (strcmp(out->recos[r].user_id, "alice") == 0)
+                assert_int_equal(out->recos[r].seq, k);
+            else
+                assert_int_equal(out->recos[r].seq, k / 2);
+        }
+    }
+    sr_engine_destroy(e);
+}
+
+/* ---- rejection and skipping ---------------------------------------------- */
+
+static void test_engine_unknown_events_counted_and_skipped(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    sr_event_t x = ev("alice", "i1", SR_EVENT_UNKNOWN, D0);
+    assert_int_equal(sr_engine_apply(e, &x, NULL, 0), SR_OK);
+    x.type = (sr_event_type_t)99;
+    assert_int_equal(sr_engine_apply(e, &x, NULL, 0), SR_OK);
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.by_type[SR_EVENT_UNKNOWN], 2);
+    assert_int_equal(st.events, 0);
+    assert_int_equal(st.rejected, 0);
+    assert_int_equal(st.users, 0);
+    assert_int_equal(st.items, 0);
+    assert_int_equal(sr_engine_find_user(e, "alice", 5), SR_INTERN_NONE);
+    const sr_outbox_t *out = flush(e);
+    assert_int_equal(out->n_recos, 0);
+    assert_int_equal(out->model_version, 0);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_empty_user_rejected_without_state_change(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    sr_event_t ok = ev("alice", "i1", SR_EVENT_VIEW, D0);
+    apply_ok(e, &ok);
+    flush(e);
+    sr_engine_stats_t before, after;
+    sr_engine_stats(e, &before);
+    sr_profile_t alice = *sr_engine_profile(e, 0);
+
+    sr_event_t bad = ev("", "i2", SR_EVENT_PURCHASE, D0 + 30 * DAY_MS);
+    char errstr[256] = "";
+    assert_int_equal(sr_engine_apply(e, &bad, errstr, sizeof errstr), SR_ERR_BAD_FIELD);
+    assert_non_null(strstr(errstr, "user_id"));
+    bad.user_id.ptr = NULL; /* absent rather than empty: the same */
+    assert_int_equal(sr_engine_apply(e, &bad, NULL, 0), SR_ERR_BAD_FIELD);
+
+    sr_engine_stats(e, &after);
+    assert_int_equal(after.rejected, before.rejected + 2);
+    after.rejected = before.rejected;
+    assert_memory_equal(&after, &before, sizeof before); /* watermark, counts, ids */
+    assert_int_equal(sr_engine_find_item(e, "i2", 2), SR_INTERN_NONE);
+    assert_memory_equal(sr_engine_profile(e, 0), &alice, sizeof alice);
+    const sr_outbox_t *out = flush(e);
+    assert_int_equal(out->n_recos, 0);
+    assert_int_equal(out->n_sims, 0);
+    assert_int_equal(out->n_alerts, 0);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_over_long_item_id_rejected(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    char *long_id = malloc(SR_INTERN_MAX_LEN + 2);
+    memset(long_id, 'x', SR_INTERN_MAX_LEN + 1);
+    long_id[SR_INTERN_MAX_LEN + 1] = '\0';
+    sr_event_t bad = ev("alice", long_id, SR_EVENT_VIEW, D0);
+    char errstr[256] = "";
+    assert_int_equal(sr_engine_apply(e, &bad, errstr, sizeof errstr), SR_ERR_BAD_FIELD);
+    assert_non_null(strstr(errstr, "item_id"));
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.users, 0); /* the user was not created either */
+    assert_int_equal(st.items, 0);
+    assert_int_equal(st.events, 0);
+    /* exactly at the limit is fine */
+    long_id[SR_INTERN_MAX_LEN] = '\0';
+    bad = ev("alice", long_id, SR_EVENT_VIEW, D0);
+    assert_int_equal(sr_engine_apply(e, &bad, NULL, 0), SR_OK);
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.items, 1);
+    free(long_id);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_event_without_item_updates_profile_only(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    sr_event_t x = ev("alice", "", SR_EVENT_VIEW, D0);
+    apply_ok(e, &x);
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.events, 1);
+    assert_int_equal(st.users, 1);
+    assert_int_equal(st.items, 0);
+    assert_int_equal(sr_mf_items(sr_engine_mf(e)), 0);
+    assert_int_equal(sr_sim_items(sr_engine_sim(e)), 0);
+    const sr_profile_t *p = sr_engine_profile(e, 0);
+    assert_non_null(p);
+    assert_int_equal(p->events, 1);
+    assert_int_equal(p->sessions, 1);
+    assert_int_equal(p->last_seen_ms, D0);
+    assert_int_equal(p->recent_len, 0);
+    const sr_outbox_t *out = flush(e);
+    assert_int_equal(out->n_recos, 1);
+    assert_int_equal(out->recos[0].n_items, 0);
+    assert_int_equal(out->n_sims, 0);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_cooccurrence_feeds_similarity_and_recommendation(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    /* alice and bob both view a then b; carol views a only */
+    const char *pair_users[] = {"alice", "bob"};
+    for (int u = 0; u < 2; u++) {
+        sr_event_t x = ev(pair_users[u], "a", SR_EVENT_VIEW, D0 + u * 10000);
+        apply_ok(e, &x);
+        x = ev(pair_users[u], "b", SR_EVENT_VIEW, D0 + u * 10000 + 1000);
+        apply_ok(e, &x);
+    }
+    sr_event_t x = ev("carol", "a", SR_EVENT_VIEW, D0 + 50000);
+    apply_ok(e, &x);
+    uint32_t a = sr_engine_find_item(e, "a", 1), b = sr_engine_find_item(e, "b", 1);
+    sr_neighbour_t nb[4];
+    assert_int_equal(sr_sim_neighbours(sr_engine_sim(e), a, nb, 4), 1);
+    assert_int_equal(nb[0].item, b);
+    sr_neighbour_t out[SR_RECO_MAX_K];
+    size_t n = sr_engine_recommend(e, "carol", 5, out);
+    assert_true(n >= 1);
+    assert_int_equal(out[0].item, b);
+    /* an unknown user gets the trending list */
+    n = sr_engine_recommend(e, "nobody", 6, out);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].item, a); /* 3 views beat 2 */
+    assert_int_equal(out[1].item, b);
+    sr_engine_destroy(e);
+}
+
+/* ---- alerts -------------------------------------------------------------- */
+
+static bool is_hex16(const char *s) {
+    if (strlen(s) != 16)
+        return false;
+    for (int k = 0; k < 16; k++)
+        if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
+            return false;
+    return true;
+}
+
+/* With enter = 0.5 an untrained model (p = 0.5) fires at the first sweep
+ * that sees the user; the user's next event resolves it. */
+static void test_engine_alert_id_same_for_firing_and_resolved(void **state) {
+    (void)state;
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    cfg.churn.enter_threshold = 0.5f;
+    cfg.churn.exit_threshold = 0.0f;
+    sr_engine_t *e = new_engine(&cfg);
+    sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, D0 + HOUR_MS);
+    apply_ok(e, &x);
+    x = ev("bob", "i2", SR_EVENT_VIEW, D0 + HOUR_MS + 1000);
+    apply_ok(e, &x);
+    const sr_outbox_t *out = flush(e);
+    assert_int_equal(out->n_alerts, 0);
+
+    /* the watermark crosses D0 + 1 day: the sweep scores alice and bob */
+    x = ev("carol", "i3", SR_EVENT_VIEW, D0 + DAY_MS + HOUR_MS);
+    apply_ok(e, &x);
+    out = flush(e);
+    assert_int_equal(out->n_alerts, 2);
+    char alice_id[17], bob_id[17];
+    for (size_t k = 0; k < 2; k++) {
+        const sr_alert_update_t *a = &out->alerts[k];
+        assert_int_equal(a->alert.state, SR_CHURN_FIRING);
+        assert_int_equal(a->alert.fired_s, (uint32_t)((D0 + DAY_MS) / 1000));
+        assert_true(is_hex16(a->alert_id));
+        if (strcmp(a->user_id, "alice") == 0)
+            memcpy(alice_id, a->alert_id, 17);
+        else
+            memcpy(bob_id, a->alert_id, 17);
+    }
+    assert_string_not_equal(alice_id, bob_id);
+
+    x = ev("alice", "i1", SR_EVENT_VIEW, D0 + DAY_MS + 2 * HOUR_MS);
+    apply_ok(e, &x);
+    out = flush(e);
+    assert_int_equal(out->n_alerts, 1);
+    assert_int_equal(out->alerts[0].alert.state, SR_CHURN_RESOLVED);
+    assert_string_equal(out->alerts[0].user_id, "alice");
+    assert_string_equal(out->alerts[0].alert_id, alice_id);
+    /* alice's example from the sweep resolved as "came back" */
+    assert_int_equal(out->n_labels, 1);
+    assert_int_equal(out->labels[0].churned, 0);
+    /* the id is deterministic: a second engine derives the same one */
+    sr_engine_t *e2 = new_engine(&cfg);
+    x = ev("alice", "i9", SR_EVENT_VIEW, D0 + 2 * HOUR_MS);
+    apply_ok(e2, &x);
+    x = ev("zed", "i9", SR_EVENT_VIEW, D0 + DAY_MS + 3 * HOUR_MS);
+    apply_ok(e2, &x);
+    out = flush(e2);
+    assert_int_equal(out->n_alerts, 1);
+    assert_string_equal(out->alerts[0].alert_id, alice_id);
+    sr_engine_destroy(e2);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_new_rejects_bad_sim_neighbours(void **state) {
+    (void)state;
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    cfg.sim_neighbours = SR_SIM_SLOTS + 1;
+    char errstr[256] = "";
+    assert_null(sr_engine_new(&cfg, errstr, sizeof errstr));
+    assert_non_null(strstr(errstr, "sim.neighbours"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_same_stream_gives_identical_outputs),
+        cmocka_unit_test(test_engine_recommendations_never_contain_purchases),
+        cmocka_unit_test(test_engine_dirty_user_appears_once_per_flush),
+        cmocka_unit_test(test_engine_seq_grows_per_user),
+        cmocka_unit_test(test_engine_unknown_events_counted_and_skipped),
+        cmocka_unit_test(test_engine_empty_user_rejected_without_state_change),
+        cmocka_unit_test(test_engine_over_long_item_id_rejected),
+        cmocka_unit_test(test_engine_event_without_item_updates_profile_only),
+        cmocka_unit_test(test_engine_cooccurrence_feeds_similarity_and_recommendation),
+        cmocka_unit_test(test_engine_alert_id_same_for_firing_and_resolved),
+        cmocka_unit_test(test_engine_new_rejects_bad_sim_neighbours),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

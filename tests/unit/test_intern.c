@@ -1,0 +1,193 @@
+/* Interning dictionary: dense ids, round trips, bounds, growth. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamrec/intern.h"
+
+static uint32_t add(sr_intern_t *d, const char *s, bool *added) {
+    uint32_t id = SR_INTERN_NONE;
+    assert_int_equal(sr_intern_add(d, s, strlen(s), &id, added), SR_OK);
+    return id;
+}
+
+static void test_intern_ids_are_dense_in_first_seen_order(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    assert_non_null(d);
+    assert_int_equal(add(d, "carol", NULL), 0);
+    assert_int_equal(add(d, "alice", NULL), 1);
+    assert_int_equal(add(d, "bob", NULL), 2);
+    assert_int_equal(sr_intern_count(d), 3);
+    assert_int_equal(sr_intern_find(d, "alice", 5), 1);
+    assert_int_equal(sr_intern_find(d, "carol", 5), 0);
+    sr_intern_destroy(d);
+}
+
+static void test_intern_same_string_same_id_and_added_flag(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    bool added = false;
+    uint32_t a = add(d, "item-17", &added);
+    assert_true(added);
+    add(d, "item-18", &added);
+    assert_true(added);
+    uint32_t again = add(d, "item-17", &added);
+    assert_false(added);
+    assert_int_equal(again, a);
+    assert_int_equal(sr_intern_count(d), 2);
+    /* a prefix is a different id, not the same one */
+    uint32_t prefix = add(d, "item-1", &added);
+    assert_true(added);
+    assert_int_equal(prefix, 2);
+    sr_intern_destroy(d);
+}
+
+static void test_intern_find_unknown_is_none(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    add(d, "known", NULL);
+    assert_int_equal(sr_intern_find(d, "unknown", 7), SR_INTERN_NONE);
+    assert_int_equal(sr_intern_find(d, "know", 4), SR_INTERN_NONE);
+    assert_int_equal(sr_intern_find(d, "", 0), SR_INTERN_NONE);
+    sr_intern_destroy(d);
+}
+
+static void test_intern_str_round_trip_is_nul_terminated(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    /* the input is not NUL-terminated at len: the copy must be */
+    const char buf[] = "user-42XYZ";
+    uint32_t id;
+    assert_int_equal(sr_intern_add(d, buf, 7, &id, NULL), SR_OK);
+    size_t len = 0;
+    const char *s = sr_intern_str(d, id, &len);
+    assert_non_null(s);
+    assert_int_equal(len, 7);
+    assert_int_equal(s[7], '\0');
+    assert_string_equal(s, "user-42");
+    assert_ptr_not_equal(s, buf); /* a copy, not the caller's bytes */
+    assert_null(sr_intern_str(d, id + 1, NULL));
+    sr_intern_destroy(d);
+}
+
+static void test_intern_rejects_empty_and_over_long(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    char *big = malloc(SR_INTERN_MAX_LEN + 1);
+    memset(big, 'x', SR_INTERN_MAX_LEN + 1);
+    uint32_t id = 12345;
+    assert_int_equal(sr_intern_add(d, "x", 0, &id, NULL), SR_ERR_INVALID);
+    assert_int_equal(sr_intern_add(d, big, SR_INTERN_MAX_LEN + 1, &id, NULL), SR_ERR_INVALID);
+    assert_int_equal(sr_intern_count(d), 0);
+    /* exactly at the limit is accepted and round-trips */
+    assert_int_equal(sr_intern_add(d, big, SR_INTERN_MAX_LEN, &id, NULL), SR_OK);
+    assert_int_equal(id, 0);
+    size_t len;
+    const char *s = sr_intern_str(d, id, &len);
+    assert_int_equal(len, SR_INTERN_MAX_LEN);
+    assert_memory_equal(s, big, SR_INTERN_MAX_LEN);
+    assert_int_equal(sr_intern_find(d, big, SR_INTERN_MAX_LEN + 1), SR_INTERN_NONE);
+    free(big);
+    sr_intern_destroy(d);
+}
+
+/* 200k ids from a table sized for 16: many doublings of the slot table, the
+ * offsets arrays and several 1 MiB string chunks. */
+static void test_intern_survives_growth_with_all_ids_found(void **state) {
+    (void)state;
+    enum { N = 200000 };
+    sr_intern_t *d = sr_intern_new(1);
+    const char **early = malloc(100 * sizeof *early);
+    char key[32];
+    for (uint32_t k = 0; k < N; k++) {
+        int len = snprintf(key, sizeof key, "user-%07u-%u", k, k * 2654435761u);
+        uint32_t id;
+        bool added;
+        assert_int_equal(sr_intern_add(d, key, (size_t)len, &id, &added), SR_OK);
+        assert_true(added);
+        assert_int_equal(id, k);
+        if (k < 100)
+            early[k] = sr_intern_str(d, k, NULL);
+    }
+    assert_int_equal(sr_intern_count(d), N);
+    for (uint32_t k = 0; k < N; k++) {
+        int len = snprintf(key, sizeof key, "user-%07u-%u", k, k * 2654435761u);
+        assert_int_equal(sr_intern_find(d, key, (size_t)len), k);
+        size_t got_len;
+        const char *s = sr_intern_str(d, k, &got_len);
+        assert_int_equal(got_len, (size_t)len);
+        assert_string_equal(s, key);
+    }
+    /* pointers handed out before the growth still point at the same strings */
+    for (uint32_t k = 0; k < 100; k++) {
+        assert_ptr_equal(early[k], sr_intern_str(d, k, NULL));
+        snprintf(key, sizeof key, "user-%07u-%u", k, k * 2654435761u);
+        assert_string_equal(early[k], key);
+    }
+    assert_true(sr_intern_bytes(d) > (size_t)N * 8);
+    free(early);
+    sr_intern_destroy(d);
+}
+
+static void test_intern_odd_bytes_and_utf8_ids(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    const char odd[] = {(char)0xff, (char)0xfe, 'a', (char)0x80};
+    const char utf8[] = "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x9b\x92"; /* café-€-🛒 */
+    const char with_nul[] = {'a', '\0', 'b'};
+    uint32_t a, b, c;
+    assert_int_equal(sr_intern_add(d, odd, sizeof odd, &a, NULL), SR_OK);
+    assert_int_equal(sr_intern_add(d, utf8, strlen(utf8), &b, NULL), SR_OK);
+    assert_int_equal(sr_intern_add(d, with_nul, sizeof with_nul, &c, NULL), SR_OK);
+    assert_int_equal(a, 0);
+    assert_int_equal(b, 1);
+    assert_int_equal(c, 2);
+    assert_int_equal(sr_intern_find(d, odd, sizeof odd), a);
+    assert_int_equal(sr_intern_find(d, utf8, strlen(utf8)), b);
+    assert_int_equal(sr_intern_find(d, with_nul, sizeof with_nul), c);
+    /* "a" alone is not "a\0b" */
+    assert_int_equal(sr_intern_find(d, "a", 1), SR_INTERN_NONE);
+    size_t len;
+    const char *s = sr_intern_str(d, a, &len);
+    assert_int_equal(len, sizeof odd);
+    assert_memory_equal(s, odd, sizeof odd);
+    s = sr_intern_str(d, c, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(s, with_nul, 3);
+    sr_intern_destroy(d);
+}
+
+static void test_intern_hash_is_stable_and_seeded(void **state) {
+    (void)state;
+    uint64_t h1 = sr_hash_bytes("user-1", 6, 0);
+    assert_true(h1 == sr_hash_bytes("user-1", 6, 0));
+    assert_true(h1 != sr_hash_bytes("user-2", 6, 0));
+    assert_true(h1 != sr_hash_bytes("user-1", 6, 1));
+}
+
+static void test_intern_destroy_null_is_noop(void **state) {
+    (void)state;
+    sr_intern_destroy(NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_intern_ids_are_dense_in_first_seen_order),
+        cmocka_unit_test(test_intern_same_string_same_id_and_added_flag),
+        cmocka_unit_test(test_intern_find_unknown_is_none),
+        cmocka_unit_test(test_intern_str_round_trip_is_nul_terminated),
+        cmocka_unit_test(test_intern_rejects_empty_and_over_long),
+        cmocka_unit_test(test_intern_survives_growth_with_all_ids_found),
+        cmocka_unit_test(test_intern_odd_bytes_and_utf8_ids),
+        cmocka_unit_test(test_intern_hash_is_stable_and_seeded),
+        cmocka_unit_test(test_intern_destroy_null_is_noop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
