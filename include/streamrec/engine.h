@@ -93,6 +93,16 @@ typedef struct sr_engine_stats {
 
 typedef struct sr_engine sr_engine_t;
 
+/* Stages of sr_engine_apply()/flush() timed when stage timing is on. */
+typedef enum sr_engine_stage {
+    SR_STAGE_PROFILE = 0, /* ids, profile */
+    SR_STAGE_MF,
+    SR_STAGE_SIMILARITY,  /* co-occurrence and trending */
+    SR_STAGE_RECOMMEND,   /* flush: dirty users, neighbour lists */
+    SR_STAGE_CHURN,       /* per-event resolution and sweeps */
+    SR_STAGE__COUNT
+} sr_engine_stage_t;
+
 void sr_engine_config_defaults(sr_engine_config_t *cfg);
 
 sr_engine_t *sr_engine_new(const sr_engine_config_t *cfg, char *errstr, size_t errstr_size);
@@ -118,6 +128,11 @@ size_t sr_engine_recommend(sr_engine_t *e, const char *user_id, size_t user_id_l
 const sr_churn_label_t *sr_engine_take_labels(sr_engine_t *e, size_t *n);
 
 void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out);
+
+/* Wall-clock nanoseconds spent per stage while timing was on (benchmarks
+ * only: the timing itself costs ~50 ns an event; it never affects results). */
+void sr_engine_set_stage_timing(sr_engine_t *e, bool on);
+void sr_engine_stage_ns(const sr_engine_t *e, uint64_t ns[SR_STAGE__COUNT]);
 const char *sr_engine_item_id(const sr_engine_t *e, uint32_t item);
 const char *sr_engine_user_id(const sr_engine_t *e, uint32_t user);
 /* Dense id of a user / item string, or SR_INTERN_NONE (UINT32_MAX). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "streamrec/intern.h"
 
@@ -47,7 +48,24 @@ struct sr_engine {
     sr_churn_label_t *labels;
     size_t labels_cap, n_labels;
     sr_outbox_t outbox;
+    bool timing;
+    uint64_t stage_ns[SR_STAGE__COUNT];
 };
+
+static uint64_t clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Charges the time since *mark to stage and moves the mark (timing on only). */
+static inline void stage_done(sr_engine_t *e, sr_engine_stage_t stage, uint64_t *mark) {
+    if (!e->timing)
+        return;
+    uint64_t now = clock_ns();
+    e->stage_ns[stage] += now - *mark;
+    *mark = now;
+}
 
 void sr_engine_config_defaults(sr_engine_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -246,10 +264,12 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
         return err;
     }
 
+    uint64_t mark = e->timing ? clock_ns() : 0;
     if (!e->any_event || ev->ts_ms > e->max_ts_ms) {
         e->max_ts_ms = ev->ts_ms;
         e->any_event = true;
         maybe_sweep(e);
+        stage_done(e, SR_STAGE_CHURN, &mark);
     }
 
     uint32_t u, item = SR_PROFILE_NONE, category = SR_PROFILE_NONE;
@@ -261,6 +281,7 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
         (err = sr_intern_add(e->category_ids, ev->category_id.ptr, ev->category_id.len,
                              &category, NULL)) != SR_OK)
         goto nomem;
+    stage_done(e, SR_STAGE_PROFILE, &mark);
 
     float weight = e->cfg.event_weight[ev->type];
     sr_profile_t *p = &e->profiles[u];
@@ -272,13 +293,17 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
         if ((err = update_similarity(e, p, item, 1.0f, ev->ts_ms)) != SR_OK)
             goto nomem;
         sr_trending_observe(e->trending, item, weight, ev->ts_ms);
+        stage_done(e, SR_STAGE_SIMILARITY, &mark);
         sr_mf_observe(e->mf, u, item, weight);
+        stage_done(e, SR_STAGE_MF, &mark);
     }
     sr_profile_update(p, &e->cfg.profile, ev->type, weight, item, category, ev->price,
                       ev->has_price, ev->ts_ms);
-    sr_churn_on_event(e->churn, u, p, ev->ts_ms);
     if ((err = dirty_add(&e->dirty_users, u)) != SR_OK)
         goto nomem;
+    stage_done(e, SR_STAGE_PROFILE, &mark);
+    sr_churn_on_event(e->churn, u, p, ev->ts_ms);
+    stage_done(e, SR_STAGE_CHURN, &mark);
     e->stats.events++;
     e->stats.by_type[ev->type]++;
     return SR_OK;
@@ -403,10 +428,14 @@ static sr_err_t collect_churn(sr_engine_t *e) {
 
 sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out) {
     sr_err_t err;
+    uint64_t mark = e->timing ? clock_ns() : 0;
     snapshot_trending(e);
-    if ((err = flush_recos(e)) != SR_OK || (err = flush_sims(e)) != SR_OK ||
-        (err = collect_churn(e)) != SR_OK)
+    if ((err = flush_recos(e)) != SR_OK || (err = flush_sims(e)) != SR_OK)
         return err;
+    stage_done(e, SR_STAGE_RECOMMEND, &mark);
+    if ((err = collect_churn(e)) != SR_OK)
+        return err;
+    stage_done(e, SR_STAGE_CHURN, &mark);
     e->outbox.labels = e->labels;
     e->outbox.n_labels = e->n_labels;
     e->n_labels = 0; /* handed out: valid until the next flush */
@@ -449,6 +478,12 @@ void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out) {
     out->users = sr_intern_count(e->user_ids);
     out->items = sr_intern_count(e->item_ids);
     out->watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
+}
+
+void sr_engine_set_stage_timing(sr_engine_t *e, bool on) { e->timing = on; }
+
+void sr_engine_stage_ns(const sr_engine_t *e, uint64_t ns[SR_STAGE__COUNT]) {
+    memcpy(ns, e->stage_ns, sizeof e->stage_ns);
 }
 
 const char *sr_engine_item_id(const sr_engine_t *e, uint32_t item) {
