@@ -30,12 +30,12 @@
 
 typedef struct sr_reco_config {
     int k;                     /* items per user, default 20 */
-    int seeds;                 /* recent items used as seeds, default 5 */
-    float seed_decay;          /* weight of each older seed relative to the next, default 0.6 */
+    int seeds;                 /* recent items used as seeds, default 8 */
+    float seed_decay;          /* weight of each older seed relative to the next, default 0.7 */
     int trending_candidates;   /* default 50 */
     float cf_weight;           /* default 1.0 */
-    float mf_weight;           /* default 0.3 */
-    float trending_weight;     /* default 0.1 */
+    float mf_weight;           /* default 0.15 */
+    float trending_weight;     /* default 0.05 */
     bool exclude_seen;         /* default true */
 } sr_reco_config_t;
 

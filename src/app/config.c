@@ -149,6 +149,8 @@ static const conf_prop_t props[] = {
      .max = 365 * 24, .desc = "a user's earlier item co-occurs with a new one within this time"},
     {.name = "sim.max.partners", AS_INT(engine.sim.max_partners), .min = 0,
      .max = SR_PROFILE_RECENT_MAX, .desc = "recent items paired with each new event"},
+    {.name = "sim.proximity.decay", AS_FLOAT(engine.sim.proximity_decay), .min = 0, .max = 1,
+     .desc = "co-occurrence weight of each older partner relative to the next newer one"},
     {.name = "sim.neighbours", AS_INT(engine.sim_neighbours), .min = 1, .max = SR_SIM_SLOTS,
      .desc = "neighbours published per item (sim:{item})"},
 

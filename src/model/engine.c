@@ -223,19 +223,24 @@ static sr_err_t check_id(const char *field, const sr_str_t *s, bool required,
 }
 
 /* Pairs the event's item with the user's recent items inside the window:
- * the incremental co-occurrence update of item-CF. */
+ * the incremental co-occurrence update of item-CF. A partner counts less the
+ * further back it is (sim.proximity.decay per step): items viewed one after
+ * the other say more about each other than items eight views apart. This
+ * raised recall on all three eval datasets (MovieLens most). */
 static sr_err_t update_similarity(sr_engine_t *e, const sr_profile_t *p, uint32_t item,
                                   float weight, int64_t ts_ms) {
     sr_sim_observe(e->sim, item, weight, ts_ms);
     uint32_t recent[SR_PROFILE_RECENT_MAX], recent_ts_s[SR_PROFILE_RECENT_MAX];
     size_t n = sr_profile_recent(p, recent, recent_ts_s, SR_PROFILE_RECENT_MAX);
     int paired = 0;
+    float proximity = weight;
     for (size_t r = 0; r < n && paired < e->cfg.sim.max_partners; r++) {
         if (recent[r] == item)
             continue;
         if (ts_ms - (int64_t)recent_ts_s[r] * 1000 > e->cfg.sim.window_ms)
             break; /* newest first: everything after is older still */
-        sr_sim_cooccur(e->sim, item, recent[r], weight, ts_ms);
+        sr_sim_cooccur(e->sim, item, recent[r], proximity, ts_ms);
+        proximity *= e->cfg.sim.proximity_decay;
         sr_err_t err = dirty_add(&e->dirty_items, recent[r]);
         if (err != SR_OK)
             return err;

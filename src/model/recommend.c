@@ -35,12 +35,12 @@ struct sr_recommender {
 
 void sr_reco_config_defaults(sr_reco_config_t *cfg) {
     cfg->k = 20;
-    cfg->seeds = 5;
-    cfg->seed_decay = 0.6f;
+    cfg->seeds = 8;
+    cfg->seed_decay = 0.7f;
     cfg->trending_candidates = 50;
     cfg->cf_weight = 1.0f;
-    cfg->mf_weight = 0.3f;
-    cfg->trending_weight = 0.1f;
+    cfg->mf_weight = 0.15f;
+    cfg->trending_weight = 0.05f;
     cfg->exclude_seen = true;
 }
 

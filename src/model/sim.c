@@ -27,15 +27,17 @@ struct sr_sim {
 };
 
 void sr_sim_config_defaults(sr_sim_config_t *cfg) {
-    cfg->half_life_ms = 30 * DAY_MS;
+    cfg->half_life_ms = 14 * DAY_MS;
     cfg->window_ms = 1 * DAY_MS;
-    cfg->max_partners = 5;
+    cfg->max_partners = 8;
+    cfg->proximity_decay = 0.8f;
 }
 
 sr_sim_t *sr_sim_new(const sr_sim_config_t *cfg, char *errstr, size_t errstr_size) {
-    if (cfg->half_life_ms <= 0 || cfg->window_ms < 0 || cfg->max_partners < 0) {
+    if (cfg->half_life_ms <= 0 || cfg->window_ms < 0 || cfg->max_partners < 0 ||
+        !(cfg->proximity_decay >= 0 && cfg->proximity_decay <= 1)) {
         sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
-                  "sim: half-life must be > 0, window and partners >= 0");
+                  "sim: half-life must be > 0, window and partners >= 0, proximity decay in [0, 1]");
         return NULL;
     }
     sr_sim_t *s = calloc(1, sizeof *s);
@@ -108,10 +110,10 @@ void sr_sim_observe(sr_sim_t *s, uint32_t i, float w, int64_t ts_ms) {
 
 static int find_slot(const summary_t *sm, uint32_t partner) {
     /* Branch-free match mask over all slots: vectorises, unlike an early exit. */
-    uint32_t mask = 0;
+    uint64_t mask = 0;
     for (int k = 0; k < SR_SIM_SLOTS; k++)
-        mask |= (uint32_t)(sm->partner[k] == partner) << k;
-    return mask ? __builtin_ctz(mask) : -1;
+        mask |= (uint64_t)(sm->partner[k] == partner) << k;
+    return mask ? __builtin_ctzll(mask) : -1;
 }
 
 static int weakest_slot(const summary_t *sm) {

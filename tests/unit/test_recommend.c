@@ -210,6 +210,7 @@ static void test_reco_newest_seed_neighbours_rank_first(void **state) {
  * Z: 1*0.5 + 0.6*0.5 = 0.8 beats W: 1*0.7 from the newest seed alone. */
 static void test_reco_shared_partner_sums_seed_contributions(void **state) {
     fixture_t *f = *state;
+    f->cfg.seed_decay = 0.6f; /* the numbers above; not the default */
     f->cfg.mf_weight = 0;
     f->cfg.trending_weight = 0;
     const uint32_t A = 0, B = 1, Z = 5, W = 6;
