@@ -8,5 +8,5 @@ scripts/install-deps.sh
 cmake --preset default >/dev/null
 cmake --build --preset default -j"$(nproc)" --target streamrec
 mkdir -p build/demo
-build/streamrec gen --csv build/demo/synthetic.csv --users 5000 --items 3000 --days 60 --seed 7
+build/streamrec gen --csv build/demo/synthetic.csv --users 3000 --items 2000 --days 120 --seed 7
 build/streamrec eval --input build/demo/synthetic.csv --format streamrec-csv "$@"

@@ -29,7 +29,7 @@ typedef struct sr_synth_config {
     uint32_t users;            /* default 10,000 */
     uint32_t items;            /* default 5,000 */
     uint32_t categories;       /* default 50 */
-    double days;               /* event-time span, default 60 */
+    double days;               /* event-time span, default 120 */
     double sessions_per_day;   /* mean per active user, default 0.5 */
     double churn_fraction;     /* default 0.3 */
     int64_t start_ms;          /* event time of the first day, default 2026-01-01 */

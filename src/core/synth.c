@@ -49,7 +49,7 @@ void sr_synth_config_defaults(sr_synth_config_t *cfg) {
     cfg->users = 10000;
     cfg->items = 5000;
     cfg->categories = 50;
-    cfg->days = 60;
+    cfg->days = 120;
     cfg->sessions_per_day = 0.5;
     cfg->churn_fraction = 0.3;
     cfg->start_ms = 1767225600000LL; /* 2026-01-01T00:00:00Z */

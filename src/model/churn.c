@@ -52,8 +52,8 @@ struct sr_churn {
 void sr_churn_config_defaults(sr_churn_config_t *cfg) {
     cfg->horizon_ms = 14 * DAY_MS;
     cfg->sweep_interval_ms = 1 * DAY_MS;
-    cfg->example_spread_ms = 7 * DAY_MS;
-    cfg->learning_rate = 0.1f;
+    cfg->example_spread_ms = 14 * DAY_MS;
+    cfg->learning_rate = 0.3f;
     cfg->l2 = 1e-4f;
     cfg->enter_threshold = 0.8f;
     cfg->exit_threshold = 0.5f;
