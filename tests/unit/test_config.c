@@ -72,7 +72,7 @@ static void test_config_defaults_equal_engine_defaults(void **state) {
     assert_string_equal(cfg.io.schema_registry_url, "");
     assert_string_equal(cfg.io.redis_url, "redis://127.0.0.1:6379");
     assert_int_equal(cfg.io.redis_key_ttl_s, 604800);
-    assert_string_equal(cfg.io.redis_reco_format, "zset");
+    assert_string_equal(cfg.io.redis_reco_format, "json");
     assert_string_equal(cfg.io.output_reco_topic, "reco.updates");
     assert_string_equal(cfg.io.output_churn_topic, "churn.alerts");
     assert_string_equal(cfg.io.dlq_topic, "");
@@ -555,7 +555,7 @@ static void test_config_print_reference_lists_every_key(void **state) {
     assert_non_null(strstr(text, "\n| mf.adagrad | true | "));
     assert_non_null(strstr(text, "\n| profile.session.gap.minutes | 30 | "));
     assert_non_null(strstr(text, "\n| time.lateness.ms | 5000 | "));
-    assert_non_null(strstr(text, "\n| redis.reco.format | zset | "));
+    assert_non_null(strstr(text, "\n| redis.reco.format | json | "));
     assert_non_null(strstr(text, "\n| mf.k | 32 | "));
     assert_non_null(strstr(text, "(1..256)"));
     free(text);
