@@ -27,12 +27,14 @@
 
 #define SR_RECO_MAX_K 100
 #define SR_RECO_MAX_BATCH 64 /* users scored by one sgemm */
+#define SR_RECO_MAX_CANDIDATES 512
 
 typedef struct sr_reco_config {
     int k;                     /* items per user, default 20 */
     int seeds;                 /* recent items used as seeds, default 8 */
     float seed_decay;          /* weight of each older seed relative to the next, default 0.7 */
     int trending_candidates;   /* default 50 */
+    int candidates;            /* best CF candidates kept for MF scoring, default 64 */
     float cf_weight;           /* default 1.0 */
     float mf_weight;           /* default 0.15 */
     float trending_weight;     /* default 0.05 */

@@ -10,6 +10,8 @@
 #define MAX_CANDIDATES (MAX_SEEDS * SR_SIM_SLOTS + SR_TRENDING_CANDIDATES_MAX)
 #define SR_TRENDING_CANDIDATES_MAX 255
 
+#define EXCLUDED UINT32_MAX
+
 typedef struct candidate {
     uint32_t item;
     float cf;       /* sum over seeds of seed weight * similarity */
@@ -31,6 +33,9 @@ struct sr_recommender {
     float *trending_scores;/* SR_RECO_MAX_BATCH x n_trending */
     float mf_scores[MAX_CANDIDATES];
     int k_alloc;
+    /* items whose cand_index holds EXCLUDED, to reset after the user */
+    uint32_t marked[MAX_CANDIDATES + SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX];
+    size_t n_marked;
 };
 
 void sr_reco_config_defaults(sr_reco_config_t *cfg) {
@@ -38,6 +43,7 @@ void sr_reco_config_defaults(sr_reco_config_t *cfg) {
     cfg->seeds = 8;
     cfg->seed_decay = 0.7f;
     cfg->trending_candidates = 50;
+    cfg->candidates = 64;
     cfg->cf_weight = 1.0f;
     cfg->mf_weight = 0.15f;
     cfg->trending_weight = 0.05f;
@@ -46,10 +52,12 @@ void sr_reco_config_defaults(sr_reco_config_t *cfg) {
 
 sr_recommender_t *sr_reco_new(const sr_reco_config_t *cfg, char *errstr, size_t errstr_size) {
     if (cfg->k < 1 || cfg->k > SR_RECO_MAX_K || cfg->seeds < 0 || cfg->seeds > MAX_SEEDS ||
-        cfg->trending_candidates < 0 || cfg->trending_candidates > SR_TRENDING_CANDIDATES_MAX) {
+        cfg->trending_candidates < 0 || cfg->trending_candidates > SR_TRENDING_CANDIDATES_MAX ||
+        cfg->candidates < cfg->k || cfg->candidates > SR_RECO_MAX_CANDIDATES) {
         sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
-                  "reco: k must be in [1, %d], seeds in [0, %d], trending candidates in [0, %d]",
-                  SR_RECO_MAX_K, MAX_SEEDS, SR_TRENDING_CANDIDATES_MAX);
+                  "reco: k must be in [1, %d], seeds in [0, %d], trending candidates in [0, %d], "
+                  "candidates in [k, %d]",
+                  SR_RECO_MAX_K, MAX_SEEDS, SR_TRENDING_CANDIDATES_MAX, SR_RECO_MAX_CANDIDATES);
         return NULL;
     }
     sr_recommender_t *r = calloc(1, sizeof *r);
@@ -101,18 +109,31 @@ static sr_err_t ensure_scratch(sr_recommender_t *r, size_t n_items, int k) {
     return SR_OK;
 }
 
-static bool filtered(const sr_recommender_t *r, const sr_profile_t *p, uint32_t item) {
-    return sr_profile_purchased(p, item) ||
-           (r->cfg.exclude_seen && sr_profile_seen_recently(p, item));
+/* Marks the items the user must not be offered (purchases; recent history
+ * with reco.exclude.seen) as EXCLUDED in cand_index, so the candidate loop
+ * filters with the one lookup it does anyway instead of scanning the rings
+ * for each of its hundreds of partners. */
+static void mark_excluded(sr_recommender_t *r, const sr_profile_t *p) {
+    for (int k = 0; k < p->purchased_len; k++) {
+        r->cand_index[p->purchased[k]] = EXCLUDED;
+        r->marked[r->n_marked++] = p->purchased[k];
+    }
+    if (r->cfg.exclude_seen)
+        for (int k = 0; k < p->recent_len; k++) {
+            r->cand_index[p->recent_item[k]] = EXCLUDED;
+            r->marked[r->n_marked++] = p->recent_item[k];
+        }
 }
 
 /* Adds to (or creates) the candidate for item; returns its index or -1 if
- * the item is filtered out. */
-static int candidate(sr_recommender_t *r, size_t *n, const sr_profile_t *p, uint32_t item) {
+ * the item is excluded. */
+static int candidate(sr_recommender_t *r, size_t *n, uint32_t item) {
     uint32_t idx = r->cand_index[item];
+    if (idx == EXCLUDED)
+        return -1;
     if (idx)
         return (int)idx - 1;
-    if (filtered(r, p, item) || *n >= MAX_CANDIDATES)
+    if (*n >= MAX_CANDIDATES)
         return -1;
     candidate_t *c = &r->cands[*n];
     c->item = item;
@@ -123,6 +144,47 @@ static int candidate(sr_recommender_t *r, size_t *n, const sr_profile_t *p, uint
 
 static bool better(const candidate_t *a, const candidate_t *b) {
     return a->score > b->score || (a->score == b->score && a->item < b->item);
+}
+
+static bool better_cf(const candidate_t *a, const candidate_t *b) {
+    return a->cf > b->cf || (a->cf == b->cf && a->item < b->item);
+}
+
+/* Keeps the `keep` candidates with the highest CF score (quickselect, O(n)).
+ * The rest are marked EXCLUDED so a trending duplicate is not re-added
+ * without its CF score. Only the kept ones are gathered for MF scoring: the
+ * row gathers, not the arithmetic, are what a candidate costs. */
+static size_t keep_best_cf(sr_recommender_t *r, size_t n, size_t keep) {
+    if (n <= keep)
+        return n;
+    candidate_t *c = r->cands, t;
+    size_t lo = 0, hi = n; /* the cut between kept and dropped lies in [lo, hi) */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, store = lo;
+        t = c[mid], c[mid] = c[hi - 1], c[hi - 1] = t;
+        for (size_t i = lo; i + 1 < hi; i++)
+            if (better_cf(&c[i], &c[hi - 1])) {
+                t = c[i], c[i] = c[store], c[store] = t;
+                store++;
+            }
+        t = c[store], c[store] = c[hi - 1], c[hi - 1] = t;
+        /* [lo, store) beat the pivot at store, (store, hi) lose to it */
+        if (keep == store || keep == store + 1)
+            break;
+        if (keep < store)
+            hi = store;
+        else
+            lo = store + 1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (k < keep) {
+            r->cand_index[c[k].item] = (uint32_t)k + 1;
+        } else {
+            r->cand_index[c[k].item] = EXCLUDED;
+            r->marked[r->n_marked++] = c[k].item;
+        }
+    }
+    return keep;
 }
 
 /* Blends, selects the top k into out, and clears cand_index for the next user. */
@@ -143,6 +205,8 @@ static size_t blend_and_select(sr_recommender_t *r, size_t n, sr_neighbour_t *ou
                    (max_tr > 0 ? r->cfg.trending_weight * x->trending / max_tr : 0);
         r->cand_index[x->item] = 0;
     }
+    for (size_t m = 0; m < r->n_marked; m++) r->cand_index[r->marked[m]] = 0;
+    r->n_marked = 0;
     /* Partial selection sort: k <= 100 of a few hundred candidates. */
     size_t k = (size_t)r->cfg.k < n ? (size_t)r->cfg.k : n;
     for (size_t a = 0; a < k; a++) {
@@ -186,6 +250,7 @@ sr_err_t sr_reco_batch(sr_recommender_t *r, const sr_reco_model_t *model,
     for (size_t b = 0; b < n_users; b++) {
         const sr_profile_t *p = profiles[b];
         size_t n = 0;
+        mark_excluded(r, p);
         uint32_t seeds[MAX_SEEDS];
         size_t n_seeds = sr_profile_recent(p, seeds, NULL, (size_t)r->cfg.seeds);
         float seed_weight = 1.0f;
@@ -196,11 +261,12 @@ sr_err_t sr_reco_batch(sr_recommender_t *r, const sr_reco_model_t *model,
             for (int slot = 0; slot < SR_SIM_SLOTS; slot++) {
                 if (partners[slot] == SR_SIM_NONE || scores[slot] <= 0)
                     continue;
-                int c = candidate(r, &n, p, partners[slot]);
+                int c = candidate(r, &n, partners[slot]);
                 if (c >= 0)
                     r->cands[c].cf += seed_weight * scores[slot];
             }
         }
+        n = keep_best_cf(r, n, (size_t)r->cfg.candidates);
         /* MF scores of the CF candidates: gather their rows, one sgemv. */
         size_t n_cf = n;
         for (size_t c = 0; c < n_cf; c++)
@@ -214,7 +280,7 @@ sr_err_t sr_reco_batch(sr_recommender_t *r, const sr_reco_model_t *model,
         for (size_t t = 0; t < n_tr; t++) {
             uint32_t item = model->trending[t].item;
             bool had = r->cand_index[item] != 0;
-            int c = candidate(r, &n, p, item);
+            int c = candidate(r, &n, item);
             if (c < 0)
                 continue;
             r->cands[c].trending = model->trending[t].score;
