@@ -147,7 +147,7 @@ done:
 static sr_err_t compile(sr_avro_shape_t *s, avro_schema_t schema, uint32_t *index_out,
                         char *errstr, size_t errstr_size) {
     sr_err_t err;
-    uint32_t idx;
+    uint32_t idx = 0; /* set by add_node(); initialised for -O3 -Wmaybe-uninitialized */
 
     if (is_avro_link(schema))
         schema = avro_schema_link_target(schema);
