@@ -60,6 +60,11 @@ void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms)
  * deterministic). Returns how many were written. */
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max);
 
+/* Starts loading i's partner ids into cache: call for every item an event
+ * will touch before updating any of them, so their cache misses overlap
+ * instead of queueing one after the other. */
+void sr_sim_prefetch(const sr_sim_t *s, uint32_t i);
+
 /* Unsorted view of i's summary: partner ids (SR_SIM_NONE for empty slots) and
  * their similarity. Borrowed; valid until the next update. For hot loops
  * that sum over all partners and need no order. */

@@ -234,6 +234,8 @@ static sr_err_t update_similarity(sr_engine_t *e, const sr_profile_t *p, uint32_
     size_t n = sr_profile_recent(p, recent, recent_ts_s, SR_PROFILE_RECENT_MAX);
     int paired = 0;
     float proximity = weight;
+    for (size_t r = 0; r < n && (int)r <= e->cfg.sim.max_partners; r++)
+        sr_sim_prefetch(e->sim, recent[r]);
     for (size_t r = 0; r < n && paired < e->cfg.sim.max_partners; r++) {
         if (recent[r] == item)
             continue;

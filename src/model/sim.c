@@ -145,28 +145,55 @@ void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms)
     add_pair(s, b, a, inc);
 }
 
+static bool ranks_before(const sr_neighbour_t *a, const sr_neighbour_t *b) {
+    return a->score > b->score || (a->score == b->score && a->item < b->item);
+}
+
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max) {
     const summary_t *sm = &s->summaries[i];
+    sr_neighbour_t all[SR_SIM_SLOTS], t;
     size_t n = 0;
-    for (int k = 0; k < SR_SIM_SLOTS; k++) {
-        if (sm->partner[k] == SR_SIM_NONE || sm->score[k] <= 0)
-            continue;
-        sr_neighbour_t cand = {sm->partner[k], sm->score[k]};
-        /* insertion into the sorted prefix; at most 32 entries */
-        size_t pos = n < max ? n : max;
-        while (pos > 0 && (out[pos - 1].score < cand.score ||
-                           (out[pos - 1].score == cand.score && out[pos - 1].item > cand.item))) {
-            if (pos < max)
-                out[pos] = out[pos - 1];
-            pos--;
+    for (int k = 0; k < SR_SIM_SLOTS; k++)
+        if (sm->partner[k] != SR_SIM_NONE && sm->score[k] > 0) {
+            all[n].item = sm->partner[k];
+            all[n++].score = sm->score[k];
         }
-        if (pos < max) {
-            out[pos] = cand;
-            if (n < max)
-                n++;
-        }
+    size_t keep = n < max ? n : max;
+    /* Quickselect the best `keep` to the front in O(slots), then sort only
+     * those: this runs for every item whose list changed in a batch. */
+    size_t lo = 0, hi = n;
+    while (keep < n && hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, store = lo;
+        t = all[mid], all[mid] = all[hi - 1], all[hi - 1] = t;
+        for (size_t a = lo; a + 1 < hi; a++)
+            if (ranks_before(&all[a], &all[hi - 1])) {
+                t = all[a], all[a] = all[store], all[store] = t;
+                store++;
+            }
+        t = all[store], all[store] = all[hi - 1], all[hi - 1] = t;
+        if (keep == store || keep == store + 1)
+            break;
+        if (keep < store)
+            hi = store;
+        else
+            lo = store + 1;
     }
-    return n;
+    for (size_t a = 0; a < keep; a++) {
+        sr_neighbour_t x = all[a];
+        size_t b = a;
+        while (b > 0 && ranks_before(&x, &out[b - 1])) {
+            out[b] = out[b - 1];
+            b--;
+        }
+        out[b] = x;
+    }
+    return keep;
+}
+
+void sr_sim_prefetch(const sr_sim_t *s, uint32_t i) {
+    const summary_t *sm = &s->summaries[i];
+    for (size_t off = 0; off < sizeof sm->partner; off += 64)
+        __builtin_prefetch((const char *)sm->partner + off);
 }
 
 void sr_sim_slots(const sr_sim_t *s, uint32_t i, const uint32_t **items,
