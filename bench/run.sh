@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# bench/run.sh: builds the release preset if needed, runs the benchmarks and
+# prints ONE markdown table (stdout). Progress goes to stderr; raw outputs
+# (one JSON object per line) go to bench/results/<UTC time>/.
+#
+#   bench/run.sh                  machine + engine + memory rows
+#   bench/run.sh engine memory    only these row groups (machine always first)
+#   bench/run.sh --callgrind      instruction profile of a small run (no table)
+#
+# Environment: REPEAT (throughput passes per k, default 3), KS (default
+# "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
+# ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run).
+#
+# Extending: write a function rows_<group> that runs its benchmark, keeps
+# the raw output under "$RESULTS" and calls `row GROUP METRIC VALUE TARGET
+# NOTES` once per row; add <group> to DEFAULT_GROUPS. See rows_engine.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD="$ROOT/build-release"
+RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+REPEAT=${REPEAT:-3}
+KS=${KS:-"32 64"}
+DEFAULT_GROUPS="engine memory"
+TABLE=()
+
+log() { echo "run.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# row GROUP METRIC VALUE TARGET NOTES
+row() { TABLE+=("| $1 | $2 | $3 | $4 | $5 |"); }
+
+# 1234567.8 -> 1,234,568
+int() { printf '%.0f' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+# whole numbers, for ns and bytes
+num() { printf '%.0f' "$1"; }
+
+# jq FILE FILTER: a value from the line of a JSONL file that FILTER selects.
+jqv() { jq -r "$2" "$1" | head -n 1; }
+# field FILE RESULT NAME: field NAME of the line whose "result" is RESULT.
+field() { jqv "$1" "select(.result==\"$2\") | .$3"; }
+
+# Builds TARGET in the release preset, configuring it first if needed.
+build_release() {
+    local target=$1
+    if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+        log "configuring the release preset"
+        (cd "$ROOT" && cmake --preset release >&2)
+    fi
+    (cd "$ROOT" && cmake --build --preset release -j2 --target "$target" >&2) ||
+        die "cannot build $target"
+}
+
+rows_machine() {
+    local cpu cores ram kernel cc commit dirty=""
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    cores=$(nproc)
+    ram=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+    kernel=$(uname -r)
+    cc=$(gcc --version | head -n 1)
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [[ -n $(git -C "$ROOT" status --porcelain -- src/core src/model src/codec include bench/*.c 2>/dev/null) ]]; then
+        dirty=" + uncommitted changes in src/core, src/model, src/codec, include or bench"
+    fi
+    { echo "cpu: $cpu"; echo "cores: $cores"; echo "ram: $ram"; echo "kernel: $kernel"
+      echo "cc: $cc"; echo "commit: $commit$dirty"; } >"$RESULTS/machine.txt"
+    row machine CPU "$cpu" "" "$cores cores (nproc), shared machine: quote medians"
+    row machine RAM "$ram" "" ""
+    row machine kernel "$kernel" "" ""
+    row machine compiler "$cc" "" "release preset: -O3 -march=native"
+    row machine commit "$commit" "" "${dirty# + }"
+}
+
+rows_engine() {
+    build_release bench_engine
+    local k out
+    for k in $KS; do
+        out="$RESULTS/engine-k$k.jsonl"
+        log "engine throughput, k=$k, $REPEAT passes + stage pass (about $((REPEAT * 70 + 80)) s)"
+        # shellcheck disable=SC2086 # ENGINE_ARGS is a list of flags
+        "$BUILD/bench/bench_engine" --json --k "$k" --repeat "$REPEAT" ${ENGINE_ARGS:-} >"$out"
+    done
+    local first="$RESULTS/engine-k${KS%% *}.jsonl"
+    w() { field "$first" workload "$1"; }
+    row engine workload "$(int "$(w events)") events" "" \
+        "synth $(int "$(w users)") users x $(int "$(w items)") items, $(w days) days, $(w sessions_per_day) sessions/user/day, seed $(w seed): $(int "$(w users_seen)") users and $(int "$(w items_seen)") items seen; decode + apply + flush every $(int "$(jqv "$first" 'select(.result=="throughput") | .batch')") events, no I/O"
+    for k in $KS; do
+        out="$RESULTS/engine-k$k.jsonl"
+        row engine "events/s, k=$k" \
+            "$(int "$(jqv "$out" 'select(.result=="throughput") | .events_per_s_median')")" \
+            "≥ 1,000,000" \
+            "$(jqv "$out" 'select(.result=="throughput") |
+                "wall clock, median of \(.repeat) (min \(.events_per_s_min), max \(.events_per_s_max)); \(.events_per_cpu_s_median) per CPU-second, cpu/wall \(.cpu_per_wall); OpenBLAS threads \(.openblas_threads)"' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')"
+    done
+    local stage v note joined
+    local -a values
+    for stage in decode profile mf similarity recommend churn sum; do
+        values=()
+        for k in $KS; do
+            if [[ $stage == sum ]]; then
+                v=$(jqv "$RESULTS/engine-k$k.jsonl" 'select(.result=="stages") | .sum_ns_per_event')
+            else
+                v=$(jqv "$RESULTS/engine-k$k.jsonl" "select(.result==\"stages\") | .ns_per_event.$stage")
+            fi
+            values+=("$(num "$v")")
+        done
+        case $stage in
+        decode) note="decode-only pass (no engine)" ;;
+        recommend) note="sr_engine_flush: dirty users' top-K + changed neighbour lists" ;;
+        sum) note="decode + the five engine stages" ;;
+        *) note="a pass with sr_engine_set_stage_timing on" ;;
+        esac
+        joined="${values[*]}"
+        row engine "ns/event $stage (k=${KS// /, k=})" "${joined// / / }" "" "$note"
+    done
+    values=()
+    for k in $KS; do
+        values+=("$(num "$(jqv "$RESULTS/engine-k$k.jsonl" 'select(.result=="throughput") | .ns_per_event_median')")")
+    done
+    joined="${values[*]}"
+    row engine "ns/event untimed (k=${KS// /, k=})" "${joined// / / }" "≤ 1,000" \
+        "1e9 / median events/s; the stage clock reads make the sum above differ"
+}
+
+rows_memory() {
+    build_release bench_engine
+    local k out
+    for k in $KS; do
+        out="$RESULTS/memory-k$k.jsonl"
+        log "memory, k=$k (about 60 s)"
+        # shellcheck disable=SC2086 # MEMORY_ARGS is a list of flags
+        "$BUILD/bench/bench_engine" --json --memory --k "$k" ${MEMORY_ARGS:-} >"$out"
+        local target_user="" target_item=""
+        [[ $k == 32 ]] && target_user="≤ 400" && target_item="≤ 2,048"
+        row memory "bytes/user, k=$k" \
+            "$(num "$(jqv "$out" 'select(.result=="memory_user") | .bytes_per_user')")" "$target_user" \
+            "$(jqv "$out" 'select(.result=="memory_user") |
+                "RSS delta / \(.users) users created (synth, \(.items) items; nothing subtracted)"')"
+        row memory "bytes/item, k=$k" \
+            "$(num "$(jqv "$out" 'select(.result=="memory_item") | .bytes_per_item')")" "$target_item" \
+            "$(jqv "$out" 'select(.result=="memory_item") |
+                "(RSS delta - \(.users) users x bytes/user above) / \(.items) items created"')"
+    done
+}
+
+# Instruction counts of the engine loop only (callgrind collects inside
+# engine_pass), on a build without -march=native: valgrind 3.19 cannot run
+# AVX-512 code.
+profile_callgrind() {
+    local build="$ROOT/build-callgrind"
+    cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSR_NATIVE=OFF -DSR_BUILD_TESTS=OFF \
+        -DCMAKE_C_FLAGS=-g >&2
+    cmake --build "$build" -j2 --target bench_engine >&2
+    log "callgrind: 200,000 events, k=32 (a few minutes)"
+    valgrind --tool=callgrind --toggle-collect='engine_pass*' \
+        --callgrind-out-file="$RESULTS/callgrind.out" \
+        "$build/bench/bench_engine" --users 30000 --items 3000 --events-max 200000 --k 32 \
+        --repeat 1 --no-stages >"$RESULTS/callgrind-run.txt" 2>"$RESULTS/callgrind-valgrind.txt"
+    callgrind_annotate --inclusive=no "$RESULTS/callgrind.out" >"$RESULTS/callgrind-self.txt"
+    callgrind_annotate --inclusive=yes "$RESULTS/callgrind.out" >"$RESULTS/callgrind-inclusive.txt"
+    cat "$RESULTS/callgrind-run.txt"
+    grep -m 1 'PROGRAM TOTALS' "$RESULTS/callgrind-self.txt"
+    sed -n '/^Ir  *file:function/,$p' "$RESULTS/callgrind-self.txt" | head -n 17
+    log "full listings: $RESULTS/callgrind-self.txt, callgrind-inclusive.txt"
+}
+
+main() {
+    command -v jq >/dev/null || die "needs jq (apt-get install jq)"
+    mkdir -p "$RESULTS"
+    if [[ ${1:-} == --callgrind ]]; then
+        profile_callgrind
+        return
+    fi
+    local groups=${*:-$DEFAULT_GROUPS} group
+    rows_machine
+    for group in $groups; do
+        declare -F "rows_$group" >/dev/null || die "unknown row group '$group'"
+        "rows_$group"
+    done
+    {
+        echo "| group | metric | value | target | notes |"
+        echo "|---|---|---|---|---|"
+        printf '%s\n' "${TABLE[@]}"
+    } | tee "$RESULTS/table.md"
+    log "raw outputs in $RESULTS"
+}
+
+main "$@"
