@@ -18,10 +18,10 @@
 
 #include "streamrec/event.h"
 
-#define SR_PROFILE_RECENT_MAX 10   /* ring of recent items */
-#define SR_PROFILE_PURCHASED_MAX 8 /* purchased-item filter */
+#define SR_PROFILE_RECENT_MAX 10   /* ring of recent items (seeds and partners) */
+#define SR_PROFILE_PURCHASED_MAX 4 /* purchased-item filter */
 #define SR_PROFILE_HALF_LIVES 3
-#define SR_PROFILE_TOP_CATEGORIES 3
+#define SR_PROFILE_TOP_CATEGORIES 2
 #define SR_PROFILE_NONE UINT32_MAX
 
 typedef struct sr_profile_config {
@@ -30,10 +30,12 @@ typedef struct sr_profile_config {
     int64_t category_half_life_ms;                    /* default 7 d */
 } sr_profile_config_t;
 
+/* Sized for the per-user memory budget (<= 400 bytes a user with the MF row
+ * and churn slot): times that need no milliseconds are seconds, and the
+ * rings are as short as eval allowed without losing recall. */
 typedef struct sr_profile {
-    int64_t first_seen_ms;
     int64_t last_seen_ms;
-    uint32_t session_start_s;   /* event time of the current session's first event */
+    uint32_t first_seen_s;
     uint32_t sessions;
     uint32_t events;            /* all events applied; a per-user sequence number */
     float session_seconds;      /* total length of all sessions, current included */

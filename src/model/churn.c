@@ -18,10 +18,17 @@ static const char *const feature_names[SR_CHURN_FEATURES] = {
     "days_between_sessions",
 };
 
+/* Features of a pending example are kept as int16 at 1/FEATURE_SCALE
+ * resolution: every feature is a log, a log-ratio or a share, well inside
+ * +-32, and 0.001 is far below what the model can use. Half the bytes of a
+ * float, for the one per-user field that is wider than a word. */
+#define FEATURE_SCALE 1024.0f
+#define MINUTE_MS (60 * 1000LL)
+
 typedef struct user_state {
-    int64_t pending_ms;      /* creation time of the pending example, or NO_EXAMPLE */
-    int64_t next_example_ms; /* no new example before this time */
-    float pending_x[SR_CHURN_FEATURES];
+    int64_t pending_ms;        /* creation time of the pending example, or NO_EXAMPLE */
+    int16_t pending_x[SR_CHURN_FEATURES];
+    int32_t next_example_min;  /* no new example before this minute (epoch minutes) */
     float pending_p;
     float risk;              /* last scored probability, -1 = never */
     uint32_t fired_s;        /* fire time of the current alert */
@@ -120,7 +127,7 @@ sr_err_t sr_churn_ensure_user(sr_churn_t *c, uint32_t u) {
     user_state_t *s = &c->users[c->n_users++];
     memset(s, 0, sizeof *s);
     s->pending_ms = NO_EXAMPLE;
-    s->next_example_ms = INT64_MIN;
+    s->next_example_min = INT32_MIN;
     s->risk = -1.0f;
     return SR_OK;
 }
@@ -135,7 +142,7 @@ void sr_churn_features(const sr_churn_t *c, const sr_profile_t *p, int64_t now_m
     double a30 = sr_profile_activity(p, pc, 2, now_ms);
     double events = 0;
     for (int t = 0; t < SR_EVENT__COUNT; t++) events += p->counts[t];
-    double tenure_days = (double)(now_ms - p->first_seen_ms) / DAY_MS;
+    double tenure_days = (double)(now_ms - (int64_t)p->first_seen_s * 1000) / DAY_MS;
     double sessions = p->sessions ? p->sessions : 1;
     double carts = p->counts[SR_EVENT_ADD_TO_CART], purchases = p->counts[SR_EVENT_PURCHASE];
     double abandon = carts > 0 ? (carts - purchases) / (carts + 1) : 0;
@@ -201,8 +208,20 @@ void sr_churn_train(sr_churn_t *c, const float x[SR_CHURN_FEATURES], int churned
     }
 }
 
+static int16_t quantise(float v) {
+    float q = v * FEATURE_SCALE;
+    return (int16_t)(q > INT16_MAX ? INT16_MAX : q < -INT16_MAX ? -INT16_MAX : lrintf(q));
+}
+
+static int32_t epoch_minutes(int64_t ms) {
+    int64_t m = ms >= 0 ? ms / MINUTE_MS : -((-ms + MINUTE_MS - 1) / MINUTE_MS);
+    return m > INT32_MAX ? INT32_MAX : m < INT32_MIN + 1 ? INT32_MIN + 1 : (int32_t)m;
+}
+
 static void resolve(sr_churn_t *c, uint32_t u, user_state_t *s, int churned, int64_t at_ms) {
-    sr_churn_train(c, s->pending_x, churned);
+    float x[SR_CHURN_FEATURES];
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) x[f] = s->pending_x[f] / FEATURE_SCALE;
+    sr_churn_train(c, x, churned);
     sr_churn_label_t *l = push(&c->labels);
     if (l) {
         l->user = u;
@@ -212,8 +231,8 @@ static void resolve(sr_churn_t *c, uint32_t u, user_state_t *s, int churned, int
     s->pending_ms = NO_EXAMPLE;
     s->examples++;
     uint64_t h = sr_hash_bytes(&u, sizeof u, s->examples);
-    s->next_example_ms = at_ms + (c->cfg.example_spread_ms > 0
-                                      ? (int64_t)(h % (uint64_t)c->cfg.example_spread_ms) : 0);
+    s->next_example_min = epoch_minutes(at_ms + (c->cfg.example_spread_ms > 0
+                                      ? (int64_t)(h % (uint64_t)c->cfg.example_spread_ms) : 0));
 }
 
 static sr_churn_level_t level_of(const sr_churn_t *c, float p) {
@@ -297,8 +316,8 @@ void sr_churn_sweep(sr_churn_t *c, const sr_profile_t *profiles, size_t n_users,
         sr_churn_features(c, p, now_ms, x);
         float prob = sr_churn_predict(c, x, contrib);
         s->risk = prob;
-        if (s->pending_ms == NO_EXAMPLE && now_ms >= s->next_example_ms) {
-            memcpy(s->pending_x, x, sizeof x);
+        if (s->pending_ms == NO_EXAMPLE && now_ms >= (int64_t)s->next_example_min * MINUTE_MS) {
+            for (int f = 0; f < SR_CHURN_FEATURES; f++) s->pending_x[f] = quantise(x[f]);
             s->pending_p = prob;
             s->pending_ms = now_ms;
             observe_features(c, x);

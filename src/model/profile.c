@@ -86,13 +86,12 @@ bool sr_profile_update(sr_profile_t *p, const sr_profile_config_t *cfg,
     bool new_session = first;
     int64_t dt_ms = 0;
     if (first) {
-        p->first_seen_ms = p->last_seen_ms = ts_ms;
-        p->session_start_s = seconds(ts_ms);
+        p->last_seen_ms = ts_ms;
+        p->first_seen_s = seconds(ts_ms);
     } else if (ts_ms > p->last_seen_ms) {
         dt_ms = ts_ms - p->last_seen_ms;
         if (dt_ms > cfg->session_gap_ms) {
             new_session = true;
-            p->session_start_s = seconds(ts_ms);
         } else {
             p->session_seconds += (float)dt_ms / 1000.0f;
         }

@@ -57,9 +57,8 @@ static void test_profile_first_event_opens_a_session(void **state) {
     sr_profile_init(&p);
     assert_true(view(&p, &c, 1, T0));
     assert_int_equal(p.sessions, 1);
-    assert_int_equal(p.first_seen_ms, T0);
+    assert_int_equal(p.first_seen_s, T0 / 1000);
     assert_int_equal(p.last_seen_ms, T0);
-    assert_int_equal(p.session_start_s, T0 / 1000);
 }
 
 static void test_profile_session_gap_exactly_at_gap_is_same_session(void **state) {
@@ -83,7 +82,6 @@ static void test_profile_session_gap_just_over_opens_new_session(void **state) {
     view(&p, &c, 2, T0 + 10 * MINUTE_MS);
     assert_true(view(&p, &c, 3, T0 + 40 * MINUTE_MS + 1));
     assert_int_equal(p.sessions, 2);
-    assert_int_equal(p.session_start_s, (T0 + 40 * MINUTE_MS + 1) / 1000);
     /* only the first session's 10 minutes; the gap is not session time */
     assert_float_equal(p.session_seconds, 600.0, 1e-3);
 }
@@ -234,7 +232,7 @@ static void test_profile_late_event_does_not_move_last_seen_back(void **state) {
     float session_s = p.session_seconds;
     assert_false(view(&p, &c, 3, T0 + 5 * MINUTE_MS));
     assert_int_equal(p.last_seen_ms, T0 + 10 * MINUTE_MS);
-    assert_int_equal(p.first_seen_ms, T0);
+    assert_int_equal(p.first_seen_s, T0 / 1000);
     assert_int_equal(p.sessions, 1);
     assert_float_equal(p.session_seconds, session_s, 0);
     assert_int_equal(p.counts[SR_EVENT_VIEW], 3);
@@ -247,21 +245,21 @@ static void test_profile_late_event_does_not_move_last_seen_back(void **state) {
     assert_int_equal(p.sessions, 1);
 }
 
-static void test_profile_category_top3_keeps_the_strongest(void **state) {
+static void test_profile_category_top2_keeps_the_strongest(void **state) {
     (void)state;
     sr_profile_config_t c = cfg();
     sr_profile_t p;
     sr_profile_init(&p);
+    assert_int_equal(SR_PROFILE_TOP_CATEGORIES, 2);
     /* same instant: no decay between updates */
     sr_profile_update(&p, &c, SR_EVENT_VIEW, 5.0f, 1, 50, 0, false, T0);
     sr_profile_update(&p, &c, SR_EVENT_VIEW, 3.0f, 1, 30, 0, false, T0);
+    /* 10 (score 1) beats nobody: the weakest kept has 3 */
     sr_profile_update(&p, &c, SR_EVENT_VIEW, 1.0f, 1, 10, 0, false, T0);
-    /* 20 beats the weakest (10, score 1) and takes its slot */
-    sr_profile_update(&p, &c, SR_EVENT_VIEW, 2.0f, 1, 20, 0, false, T0);
-    /* 5 (score 0.5) beats nobody */
-    sr_profile_update(&p, &c, SR_EVENT_VIEW, 0.5f, 1, 5, 0, false, T0);
+    /* 40 beats the weakest (30, score 3) and takes its slot */
+    sr_profile_update(&p, &c, SR_EVENT_VIEW, 4.0f, 1, 40, 0, false, T0);
     /* an existing category accumulates */
-    sr_profile_update(&p, &c, SR_EVENT_VIEW, 1.5f, 1, 30, 0, false, T0);
+    sr_profile_update(&p, &c, SR_EVENT_VIEW, 1.5f, 1, 50, 0, false, T0);
     float score_of[64] = {0};
     bool present[64] = {false};
     for (int k = 0; k < SR_PROFILE_TOP_CATEGORIES; k++) {
@@ -269,12 +267,11 @@ static void test_profile_category_top3_keeps_the_strongest(void **state) {
         present[p.category[k]] = true;
         score_of[p.category[k]] = p.category_score[k];
     }
-    assert_true(present[50] && present[30] && present[20]);
+    assert_true(present[50] && present[40]);
+    assert_false(present[30]);
     assert_false(present[10]);
-    assert_false(present[5]);
-    assert_float_equal(score_of[50], 5.0, 1e-6);
-    assert_float_equal(score_of[30], 4.5, 1e-6);
-    assert_float_equal(score_of[20], 2.0, 1e-6);
+    assert_float_equal(score_of[50], 6.5, 1e-6);
+    assert_float_equal(score_of[40], 4.0, 1e-6);
 }
 
 static void test_profile_category_scores_decay(void **state) {
@@ -322,7 +319,7 @@ int main(void) {
         cmocka_unit_test(test_profile_purchased_filter),
         cmocka_unit_test(test_profile_remove_from_cart_not_in_recent),
         cmocka_unit_test(test_profile_late_event_does_not_move_last_seen_back),
-        cmocka_unit_test(test_profile_category_top3_keeps_the_strongest),
+        cmocka_unit_test(test_profile_category_top2_keeps_the_strongest),
         cmocka_unit_test(test_profile_category_scores_decay),
         cmocka_unit_test(test_profile_events_counter_counts_every_event),
     };
