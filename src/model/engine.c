@@ -425,8 +425,10 @@ static sr_err_t collect_churn(sr_engine_t *e) {
         out->user_id = sr_intern_str(e->user_ids, alerts[a].user, NULL);
         alert_id(out->user_id, alerts[a].fired_s, out->alert_id);
     }
-    memcpy(e->labels + e->n_labels, labels, n_labels * sizeof *labels);
-    e->n_labels += n_labels;
+    if (n_labels > 0) { /* before the first label both arrays may still be NULL */
+        memcpy(e->labels + e->n_labels, labels, n_labels * sizeof *labels);
+        e->n_labels += n_labels;
+    }
     sr_churn_clear_outputs(e->churn);
     e->outbox.alerts = e->alerts;
     e->outbox.n_alerts = n_alerts;
