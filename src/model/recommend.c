@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "streamrec/select.h"
+
 /* Candidate pool per user: the seeds' partners (seeds * SR_SIM_SLOTS) plus
  * trending ones. */
 #define MAX_SEEDS SR_PROFILE_RECENT_MAX
@@ -150,6 +152,8 @@ static bool better_cf(const candidate_t *a, const candidate_t *b) {
     return a->cf > b->cf || (a->cf == b->cf && a->item < b->item);
 }
 
+static bool candidate_before_cf(const void *a, const void *b) { return better_cf(a, b); }
+
 /* Keeps the `keep` candidates with the highest CF score (quickselect, O(n)).
  * The rest are marked EXCLUDED so a trending duplicate is not re-added
  * without its CF score. Only the kept ones are gathered for MF scoring: the
@@ -157,25 +161,8 @@ static bool better_cf(const candidate_t *a, const candidate_t *b) {
 static size_t keep_best_cf(sr_recommender_t *r, size_t n, size_t keep) {
     if (n <= keep)
         return n;
-    candidate_t *c = r->cands, t;
-    size_t lo = 0, hi = n; /* the cut between kept and dropped lies in [lo, hi) */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2, store = lo;
-        t = c[mid], c[mid] = c[hi - 1], c[hi - 1] = t;
-        for (size_t i = lo; i + 1 < hi; i++)
-            if (better_cf(&c[i], &c[hi - 1])) {
-                t = c[i], c[i] = c[store], c[store] = t;
-                store++;
-            }
-        t = c[store], c[store] = c[hi - 1], c[hi - 1] = t;
-        /* [lo, store) beat the pivot at store, (store, hi) lose to it */
-        if (keep == store || keep == store + 1)
-            break;
-        if (keep < store)
-            hi = store;
-        else
-            lo = store + 1;
-    }
+    candidate_t *c = r->cands;
+    sr_select_top(c, n, sizeof *c, keep, candidate_before_cf);
     for (size_t k = 0; k < n; k++) {
         if (k < keep) {
             r->cand_index[c[k].item] = (uint32_t)k + 1;

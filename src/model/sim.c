@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "streamrec/decay.h"
+#include "streamrec/select.h"
 
 #define DAY_MS (24 * 3600 * 1000LL)
 
@@ -149,9 +150,11 @@ static bool ranks_before(const sr_neighbour_t *a, const sr_neighbour_t *b) {
     return a->score > b->score || (a->score == b->score && a->item < b->item);
 }
 
+static bool neighbour_before(const void *a, const void *b) { return ranks_before(a, b); }
+
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max) {
     const summary_t *sm = &s->summaries[i];
-    sr_neighbour_t all[SR_SIM_SLOTS], t;
+    sr_neighbour_t all[SR_SIM_SLOTS];
     size_t n = 0;
     for (int k = 0; k < SR_SIM_SLOTS; k++)
         if (sm->partner[k] != SR_SIM_NONE && sm->score[k] > 0) {
@@ -159,25 +162,9 @@ size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, siz
             all[n++].score = sm->score[k];
         }
     size_t keep = n < max ? n : max;
-    /* Quickselect the best `keep` to the front in O(slots), then sort only
-     * those: this runs for every item whose list changed in a batch. */
-    size_t lo = 0, hi = n;
-    while (keep < n && hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2, store = lo;
-        t = all[mid], all[mid] = all[hi - 1], all[hi - 1] = t;
-        for (size_t a = lo; a + 1 < hi; a++)
-            if (ranks_before(&all[a], &all[hi - 1])) {
-                t = all[a], all[a] = all[store], all[store] = t;
-                store++;
-            }
-        t = all[store], all[store] = all[hi - 1], all[hi - 1] = t;
-        if (keep == store || keep == store + 1)
-            break;
-        if (keep < store)
-            hi = store;
-        else
-            lo = store + 1;
-    }
+    /* Select the best `keep` in O(slots), then sort only those: this runs for
+     * every item whose list changed in a batch. */
+    sr_select_top(all, n, sizeof *all, keep, neighbour_before);
     for (size_t a = 0; a < keep; a++) {
         sr_neighbour_t x = all[a];
         size_t b = a;
