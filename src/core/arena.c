@@ -1,0 +1,88 @@
+#include "streamrec/arena.h"
+
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    alignas(max_align_t) unsigned char bytes[];
+} chunk_t;
+
+struct sr_arena {
+    chunk_t *current; /* allocations come from here */
+    chunk_t *full;    /* used chunks, reused after a reset */
+    size_t chunk_bytes;
+};
+
+sr_arena_t *sr_arena_new(size_t chunk_bytes) {
+    sr_arena_t *a = calloc(1, sizeof *a);
+    if (a)
+        a->chunk_bytes = chunk_bytes ? chunk_bytes : 64 * 1024;
+    return a;
+}
+
+static void free_list(chunk_t *c) {
+    while (c) {
+        chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
+void sr_arena_destroy(sr_arena_t *a) {
+    if (!a)
+        return;
+    free_list(a->current);
+    free_list(a->full);
+    free(a);
+}
+
+void *sr_arena_alloc(sr_arena_t *a, size_t size) {
+    const size_t align = alignof(max_align_t);
+    size = (size + align - 1) & ~(align - 1);
+    chunk_t *c = a->current;
+    if (!c || c->used + size > c->size) {
+        /* a reset left reusable chunks on the full list: take one that fits */
+        chunk_t **link = &a->full;
+        while (*link && (*link)->size < size) link = &(*link)->next;
+        if (*link) {
+            c = *link;
+            *link = c->next;
+        } else {
+            size_t bytes = size > a->chunk_bytes ? size : a->chunk_bytes;
+            if (!(c = malloc(sizeof *c + bytes)))
+                return NULL;
+            c->size = bytes;
+        }
+        c->used = 0;
+        if (a->current) {
+            a->current->next = a->full;
+            a->full = a->current;
+        }
+        c->next = NULL;
+        a->current = c;
+    }
+    void *p = c->bytes + c->used;
+    c->used += size;
+    return p;
+}
+
+char *sr_arena_strndup(sr_arena_t *a, const char *s, size_t len) {
+    char *p = sr_arena_alloc(a, len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+void sr_arena_reset(sr_arena_t *a) {
+    if (a->current) {
+        a->current->used = 0;
+        a->current->next = a->full;
+        a->full = a->current;
+        a->current = NULL;
+    }
+}
