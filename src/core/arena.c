@@ -12,7 +12,8 @@ typedef struct chunk {
 
 struct sr_arena {
     chunk_t *current; /* allocations come from here */
-    chunk_t *full;    /* used chunks, reused after a reset */
+    chunk_t *used;    /* exhausted chunks holding live allocations */
+    chunk_t *spare;   /* chunks released by a reset, reused before malloc */
     size_t chunk_bytes;
 };
 
@@ -35,7 +36,8 @@ void sr_arena_destroy(sr_arena_t *a) {
     if (!a)
         return;
     free_list(a->current);
-    free_list(a->full);
+    free_list(a->used);
+    free_list(a->spare);
     free(a);
 }
 
@@ -44,8 +46,8 @@ void *sr_arena_alloc(sr_arena_t *a, size_t size) {
     size = (size + align - 1) & ~(align - 1);
     chunk_t *c = a->current;
     if (!c || c->used + size > c->size) {
-        /* a reset left reusable chunks on the full list: take one that fits */
-        chunk_t **link = &a->full;
+        /* a reset left reusable chunks on the spare list: take one that fits */
+        chunk_t **link = &a->spare;
         while (*link && (*link)->size < size) link = &(*link)->next;
         if (*link) {
             c = *link;
@@ -58,8 +60,8 @@ void *sr_arena_alloc(sr_arena_t *a, size_t size) {
         }
         c->used = 0;
         if (a->current) {
-            a->current->next = a->full;
-            a->full = a->current;
+            a->current->next = a->used;
+            a->used = a->current;
         }
         c->next = NULL;
         a->current = c;
@@ -80,9 +82,14 @@ char *sr_arena_strndup(sr_arena_t *a, const char *s, size_t len) {
 
 void sr_arena_reset(sr_arena_t *a) {
     if (a->current) {
-        a->current->used = 0;
-        a->current->next = a->full;
-        a->full = a->current;
+        a->current->next = a->used;
+        a->used = a->current;
         a->current = NULL;
+    }
+    while (a->used) {
+        chunk_t *c = a->used;
+        a->used = c->next;
+        c->next = a->spare;
+        a->spare = c;
     }
 }
