@@ -129,6 +129,9 @@ const sr_churn_label_t *sr_engine_take_labels(sr_engine_t *e, size_t *n);
 
 void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out);
 
+/* Users marked dirty since the last flush (a batch-closing criterion). */
+size_t sr_engine_dirty_users(const sr_engine_t *e);
+
 /* Wall-clock nanoseconds spent per stage while timing was on (benchmarks
  * only: the timing itself costs ~50 ns an event; it never affects results). */
 void sr_engine_set_stage_timing(sr_engine_t *e, bool on);

@@ -2,6 +2,7 @@
 #ifndef STREAMREC_APP_CLI_H
 #define STREAMREC_APP_CLI_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "streamrec/config.h"
@@ -28,5 +29,10 @@ sr_err_t sr_cli_build_config(sr_config_t *cfg, const sr_cli_config_args_t *a,
 /* Subcommands: each returns the process exit code (0 ok, 1 failure, 2 usage). */
 int sr_cmd_eval(int argc, char **argv);
 int sr_cmd_gen(int argc, char **argv);
+int sr_cmd_run(int argc, char **argv);
+int sr_cmd_demo(int argc, char **argv);
+
+/* SIGINT/SIGTERM set *flag (first) or exit at once (second); SIGPIPE ignored. */
+void sr_cli_install_stop_signals(volatile sig_atomic_t **flag);
 
 #endif

@@ -16,6 +16,9 @@ static void usage(FILE *out) {
             "usage: streamrec <command> [options]\n"
             "\n"
             "commands:\n"
+            "  run       the daemon: Kafka in, Redis and Kafka out\n"
+            "  demo      the daemon on an embedded Kafka (mock cluster) and a local Redis,\n"
+            "            fed by the synthetic generator\n"
             "  eval      prequential evaluation of the engine on a dataset file\n"
             "  gen       synthetic clickstream with planted structure (streamrec-csv)\n"
             "  help      this text\n"
@@ -33,6 +36,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "eval") == 0)
         return sr_cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return sr_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "demo") == 0)
+        return sr_cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "gen") == 0)
         return sr_cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

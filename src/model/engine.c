@@ -489,6 +489,8 @@ void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out) {
     out->watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
 }
 
+size_t sr_engine_dirty_users(const sr_engine_t *e) { return e->dirty_users.n; }
+
 void sr_engine_set_stage_timing(sr_engine_t *e, bool on) { e->timing = on; }
 
 void sr_engine_stage_ns(const sr_engine_t *e, uint64_t ns[SR_STAGE__COUNT]) {

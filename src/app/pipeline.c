@@ -1,0 +1,745 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "streamrec/arena.h"
+#include "streamrec/avro_codec.h"
+#include "streamrec/engine.h"
+#include "streamrec/kafka_in.h"
+#include "streamrec/kafka_out.h"
+#include "streamrec/redis_sink.h"
+
+#define POLL_MAX 4096           /* records per consumer poll */
+#define IDLE_POLL_MS 100        /* poll timeout with no batch open */
+#define MAX_QUEUED_BATCHES 4    /* beyond this the consumer pauses */
+#define MAX_PARTITIONS 1024     /* input partitions one batch can cover */
+#define RECORD_BYTES_MAX 65536  /* one encoded output record */
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+#define OUTPUT_SCHEMA_ID_RECO 2 /* Confluent ids of our output schemas (no registry yet) */
+#define OUTPUT_SCHEMA_ID_ALERT 3
+
+typedef struct out_list {
+    const char *id; /* user or item id: engine-owned, stable for the engine's lifetime */
+    sr_scored_id_t *items;
+    size_t n;
+    int64_t event_ts_ms, seq;
+} out_list_t;
+
+typedef struct out_churn {
+    const char *user_id;
+    double p;
+    const char *level;
+    int64_t ts_ms;
+} out_churn_t;
+
+typedef struct out_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t next;
+} out_offset_t;
+
+/* Everything one batch caused, owned by whoever holds the batch: the engine
+ * thread while it is open, the sink thread until acknowledged, the engine
+ * thread again to store its offsets. */
+typedef struct batch {
+    struct batch *next;
+    sr_arena_t *arena;
+    out_list_t *recos, *sims;
+    size_t n_recos, n_sims;
+    out_churn_t *churns;
+    size_t n_churns;
+    out_offset_t offsets[MAX_PARTITIONS];
+    size_t n_offsets;
+    int64_t *produced_ms; /* Kafka timestamps of the input records, for freshness */
+    size_t n_records, cap_records;
+    int64_t model_version;
+    uint64_t n_alerts, n_dead_letters, n_events;
+    atomic_int pending_kafka; /* produced, not yet acknowledged */
+    atomic_int kafka_failed;
+} batch_t;
+
+typedef struct queue {
+    batch_t *head, *tail;
+    size_t n;
+} queue_t;
+
+struct sr_pipeline {
+    const sr_config_t *cfg;
+    sr_engine_t *engine;
+    sr_click_decoder_t *decoder;
+    char *writer_schema; /* input.schema.file contents, NULL: the built-in schema */
+    sr_framing_t framing;
+    sr_output_encoder_t *encoder;
+    sr_kafka_in_t *in;
+    sr_kafka_out_t *out;
+    sr_redis_sink_t *redis;
+    char dlq_topic[256];
+    int64_t started_ms;
+
+    pthread_t sink;
+    bool sink_running;
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* any queue changed, or stopping */
+    queue_t to_sink, acked;
+    bool sink_stop;
+    bool sink_busy; /* the sink thread holds a batch taken off to_sink */
+
+    batch_t *open;
+    int64_t open_since_ms;
+    uint8_t record[RECORD_BYTES_MAX];
+
+    sr_hist_t freshness;
+    _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
+        sims_written, alerts, redis_retries, users, items;
+    atomic_int paused;
+    atomic_int failed;
+    char failure[512]; /* written once, before failed is set */
+};
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fail(sr_pipeline_t *p, const char *fmt, const char *detail) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&p->failed, &expected, 2)) {
+        snprintf(p->failure, sizeof p->failure, fmt, detail);
+        atomic_store(&p->failed, 1);
+    }
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static void batch_free(batch_t *b) {
+    if (!b)
+        return;
+    sr_arena_destroy(b->arena);
+    free(b->produced_ms);
+    free(b);
+}
+
+static batch_t *batch_new(void) {
+    batch_t *b = calloc(1, sizeof *b);
+    if (!b || !(b->arena = sr_arena_new(256 * 1024))) {
+        batch_free(b);
+        return NULL;
+    }
+    atomic_init(&b->pending_kafka, 0);
+    atomic_init(&b->kafka_failed, 0);
+    return b;
+}
+
+static sr_err_t note_record(sr_pipeline_t *p, batch_t *b, const rd_kafka_message_t *m) {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    out_offset_t *o = NULL;
+    for (size_t k = 0; k < b->n_offsets; k++)
+        if (b->offsets[k].partition == m->partition && strcmp(b->offsets[k].topic, topic) == 0) {
+            o = &b->offsets[k];
+            break;
+        }
+    if (!o) {
+        if (b->n_offsets == MAX_PARTITIONS)
+            return SR_ERR_INVALID;
+        o = &b->offsets[b->n_offsets++];
+        if (!(o->topic = sr_arena_strndup(b->arena, topic, strlen(topic))))
+            return SR_ERR_NOMEM;
+        o->partition = m->partition;
+    }
+    o->next = m->offset + 1;
+    if (b->n_records == b->cap_records) {
+        size_t cap = b->cap_records ? b->cap_records * 2 : 4096;
+        int64_t *t = realloc(b->produced_ms, cap * sizeof *t);
+        if (!t)
+            return SR_ERR_NOMEM;
+        b->produced_ms = t;
+        b->cap_records = cap;
+    }
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    b->produced_ms[b->n_records++] = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
+    (void)p;
+    return SR_OK;
+}
+
+static void queue_push(queue_t *q, batch_t *b) {
+    b->next = NULL;
+    if (q->tail)
+        q->tail->next = b;
+    else
+        q->head = b;
+    q->tail = b;
+    q->n++;
+}
+
+static batch_t *queue_take_all(queue_t *q) {
+    batch_t *all = q->head;
+    q->head = q->tail = NULL;
+    q->n = 0;
+    return all;
+}
+
+/* ---- Kafka output ------------------------------------------------------- */
+
+static void on_delivery(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err) {
+    sr_pipeline_t *p = opaque;
+    batch_t *b = msg_opaque;
+    if (err) {
+        atomic_store(&b->kafka_failed, 1);
+        fail(p, "a Kafka output record was not delivered: %s", rd_kafka_err2str(err));
+    }
+    atomic_fetch_sub(&b->pending_kafka, 1);
+}
+
+static sr_err_t produce(sr_pipeline_t *p, batch_t *b, const char *topic, const char *key,
+                        size_t len) {
+    char errstr[256];
+    atomic_fetch_add(&b->pending_kafka, 1);
+    if (sr_kafka_out_produce(p->out, topic, RD_KAFKA_PARTITION_UA, key, strlen(key), p->record,
+                             len, NULL, b, errstr, sizeof errstr) != SR_OK) {
+        atomic_fetch_sub(&b->pending_kafka, 1);
+        fail(p, "cannot produce an output record: %s", errstr);
+        return SR_ERR_IO;
+    }
+    return SR_OK;
+}
+
+static void dead_letter(sr_pipeline_t *p, batch_t *b, const rd_kafka_message_t *m, sr_err_t why,
+                        const char *message) {
+    char errstr[256];
+    atomic_fetch_add(&b->pending_kafka, 1);
+    if (sr_kafka_out_dead_letter(p->out, p->dlq_topic, m, sr_err_name(why), message, b, errstr,
+                                 sizeof errstr) != SR_OK) {
+        atomic_fetch_sub(&b->pending_kafka, 1);
+        fail(p, "cannot write to the dead-letter topic: %s", errstr);
+        return;
+    }
+    b->n_dead_letters++;
+}
+
+/* ---- the engine thread's side ------------------------------------------ */
+
+static sr_err_t decode(sr_pipeline_t *p, const rd_kafka_message_t *m, sr_event_t *ev,
+                       char *errstr, size_t errstr_size) {
+    int32_t schema_id = -1;
+    sr_err_t err = sr_click_decode(p->decoder, m->payload, m->len, p->framing, ev, &schema_id,
+                                   errstr, errstr_size);
+    if (err != SR_ERR_UNKNOWN_SCHEMA || schema_id < 0)
+        return err;
+    /* No registry: input.schema.file (or the built-in ClickEvent schema) is
+     * the writer schema of every id; register it the first time an id shows. */
+    const char *writer = p->writer_schema ? p->writer_schema
+                                          : sr_avro_schema_json(SR_AVRO_SCHEMA_CLICK_EVENT);
+    if ((err = sr_click_decoder_add_schema(p->decoder, schema_id, writer, errstr, errstr_size)) !=
+        SR_OK)
+        return err;
+    return sr_click_decode(p->decoder, m->payload, m->len, p->framing, ev, NULL, errstr,
+                           errstr_size);
+}
+
+static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
+    if (!p->open) {
+        if (!(p->open = batch_new())) {
+            fail(p, "%s", "out of memory opening a batch");
+            return;
+        }
+        p->open_since_ms = mono_ms();
+    }
+    batch_t *b = p->open;
+    if (note_record(p, b, m) != SR_OK) {
+        fail(p, "%s", "cannot track an input offset (out of memory or too many partitions)");
+        return;
+    }
+    atomic_fetch_add_explicit(&p->records_in, 1, memory_order_relaxed);
+    sr_event_t ev;
+    char why[256];
+    sr_err_t err = decode(p, m, &ev, why, sizeof why);
+    if (err == SR_OK)
+        err = sr_engine_apply(p->engine, &ev, why, sizeof why);
+    if (err == SR_OK)
+        b->n_events++;
+    else
+        dead_letter(p, b, m, err, why);
+}
+
+static sr_scored_id_t *copy_items(sr_pipeline_t *p, batch_t *b, const sr_neighbour_t *items,
+                                  size_t n) {
+    sr_scored_id_t *out = sr_arena_alloc(b->arena, (n ? n : 1) * sizeof *out);
+    if (out)
+        for (size_t k = 0; k < n; k++) {
+            out[k].item_id = sr_engine_item_id(p->engine, items[k].item);
+            out[k].score = items[k].score;
+        }
+    return out;
+}
+
+static const sr_alert_level_t alert_levels[] = {
+    [SR_CHURN_LOW] = SR_ALERT_LOW, [SR_CHURN_MEDIUM] = SR_ALERT_MEDIUM, [SR_CHURN_HIGH] = SR_ALERT_HIGH};
+
+/* Flushes the engine into the open batch, produces its Kafka records and
+ * hands it to the sink thread. */
+static void close_batch(sr_pipeline_t *p) {
+    batch_t *b = p->open;
+    if (!b)
+        return;
+    p->open = NULL;
+    const sr_outbox_t *ob;
+    if (sr_engine_flush(p->engine, &ob) != SR_OK) {
+        fail(p, "%s", "out of memory flushing the engine");
+        batch_free(b);
+        return;
+    }
+    char errstr[256];
+    int64_t now = wall_ms();
+    b->model_version = (int64_t)ob->model_version;
+    b->recos = sr_arena_alloc(b->arena, (ob->n_recos + 1) * sizeof *b->recos);
+    b->sims = sr_arena_alloc(b->arena, (ob->n_sims + 1) * sizeof *b->sims);
+    b->churns = sr_arena_alloc(b->arena, (ob->n_alerts + 1) * sizeof *b->churns);
+    if (!b->recos || !b->sims || !b->churns)
+        goto nomem;
+    for (size_t r = 0; r < ob->n_recos; r++) {
+        const sr_reco_update_t *u = &ob->recos[r];
+        out_list_t *o = &b->recos[b->n_recos++];
+        o->id = u->user_id;
+        o->n = u->n_items;
+        o->event_ts_ms = u->event_ts_ms;
+        o->seq = (int64_t)u->seq;
+        if (!(o->items = copy_items(p, b, u->items, u->n_items)))
+            goto nomem;
+        sr_reco_record_t rec = {.user_id = o->id, .items = o->items, .n_items = o->n,
+                                .model_version = b->model_version, .event_ts_ms = o->event_ts_ms,
+                                .produced_ts_ms = now, .seq = o->seq};
+        size_t len;
+        if (sr_encode_reco(p->encoder, &rec, OUTPUT_SCHEMA_ID_RECO, p->record, sizeof p->record,
+                           &len, errstr, sizeof errstr) != SR_OK) {
+            fail(p, "cannot encode a RecommendationUpdate: %s", errstr);
+            goto fail;
+        }
+        if (produce(p, b, p->cfg->io.output_reco_topic, o->id, len) != SR_OK)
+            goto fail;
+    }
+    for (size_t s = 0; s < ob->n_sims; s++) {
+        const sr_sim_update_t *u = &ob->sims[s];
+        out_list_t *o = &b->sims[b->n_sims++];
+        o->id = u->item_id;
+        o->n = u->n_neighbours;
+        if (!(o->items = copy_items(p, b, u->neighbours, u->n_neighbours)))
+            goto nomem;
+    }
+    for (size_t a = 0; a < ob->n_alerts; a++) {
+        const sr_alert_update_t *u = &ob->alerts[a];
+        sr_feature_weight_t features[SR_CHURN_TOP_FEATURES];
+        size_t n_features = 0;
+        for (int t = 0; t < SR_CHURN_TOP_FEATURES && u->alert.top_feature[t] >= 0; t++) {
+            features[n_features].feature = sr_churn_feature_name(u->alert.top_feature[t]);
+            features[n_features++].weight = u->alert.top_weight[t];
+        }
+        sr_alert_record_t rec = {
+            .alert_id = u->alert_id, .user_id = u->user_id, .probability = u->alert.probability,
+            .level = alert_levels[u->alert.level],
+            .state = u->alert.state == SR_CHURN_FIRING ? SR_ALERT_FIRING : SR_ALERT_RESOLVED,
+            .last_seen_ms = u->alert.last_seen_ms, .features = features, .n_features = n_features,
+            .event_ts_ms = u->alert.event_ts_ms};
+        size_t len;
+        if (sr_encode_alert(p->encoder, &rec, OUTPUT_SCHEMA_ID_ALERT, p->record, sizeof p->record,
+                            &len, errstr, sizeof errstr) != SR_OK) {
+            fail(p, "cannot encode a ChurnAlert: %s", errstr);
+            goto fail;
+        }
+        if (produce(p, b, p->cfg->io.output_churn_topic, u->user_id, len) != SR_OK)
+            goto fail;
+        out_churn_t *c = &b->churns[b->n_churns++];
+        c->user_id = u->user_id;
+        c->p = u->alert.probability;
+        c->level = sr_churn_level_name(u->alert.level);
+        c->ts_ms = u->alert.event_ts_ms;
+        b->n_alerts++;
+    }
+    sr_engine_stats_t st;
+    sr_engine_stats(p->engine, &st);
+    atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
+    atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
+    pthread_mutex_lock(&p->lock);
+    queue_push(&p->to_sink, b);
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    return;
+nomem:
+    fail(p, "%s", "out of memory closing a batch");
+fail:
+    /* records already produced reference b: it must outlive their reports */
+    while (atomic_load(&b->pending_kafka) > 0) sr_kafka_out_poll(p->out, 10);
+    batch_free(b);
+}
+
+/* Stores the offsets of acknowledged batches, oldest first. */
+static void store_acked(sr_pipeline_t *p) {
+    pthread_mutex_lock(&p->lock);
+    batch_t *b = queue_take_all(&p->acked);
+    pthread_mutex_unlock(&p->lock);
+    while (b) {
+        batch_t *next = b->next;
+        for (size_t k = 0; k < b->n_offsets; k++)
+            sr_kafka_in_store(p->in, b->offsets[k].topic, b->offsets[k].partition,
+                              b->offsets[k].next);
+        atomic_fetch_add_explicit(&p->events_applied, b->n_events, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->dead_letters, b->n_dead_letters, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->alerts, b->n_alerts, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->batches_acked, 1, memory_order_relaxed);
+        batch_free(b);
+        b = next;
+    }
+}
+
+/* Closes the open batch and waits until the sinks acknowledged everything. */
+static void drain(sr_pipeline_t *p) {
+    close_batch(p);
+    pthread_mutex_lock(&p->lock);
+    while ((p->to_sink.n > 0 || p->sink_busy) && p->sink_running && !atomic_load(&p->failed))
+        pthread_cond_wait(&p->changed, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    store_acked(p);
+}
+
+static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
+    (void)parts;
+    drain(opaque); /* the revoked partitions' offsets must be stored before they go */
+}
+
+/* ---- the sink thread ---------------------------------------------------- */
+
+static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, size_t errstr_size) {
+    int64_t now = wall_ms();
+    sr_redis_batch_begin(p->redis);
+    for (size_t r = 0; r < b->n_recos; r++) {
+        const out_list_t *o = &b->recos[r];
+        sr_err_t err = sr_redis_put_reco(p->redis, o->id, o->items, o->n, b->model_version,
+                                         o->event_ts_ms, now, o->seq);
+        if (err != SR_OK)
+            return sr_seterr(err, errstr, errstr_size, "reco:{%s}: %s", o->id, sr_err_name(err));
+    }
+    for (size_t s = 0; s < b->n_sims; s++)
+        sr_redis_put_sim(p->redis, b->sims[s].id, b->sims[s].items, b->sims[s].n);
+    for (size_t c = 0; c < b->n_churns; c++) {
+        const out_churn_t *o = &b->churns[c];
+        sr_redis_put_churn(p->redis, o->user_id, o->p, o->level, o->ts_ms);
+    }
+    return sr_redis_batch_commit(p->redis, errstr, errstr_size);
+}
+
+static void *sink_main(void *arg) {
+    sr_pipeline_t *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->to_sink.head && !p->sink_stop)
+            pthread_cond_wait(&p->changed, &p->lock);
+        batch_t *b = p->to_sink.head;
+        if (!b) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        p->to_sink.head = b->next;
+        if (!p->to_sink.head)
+            p->to_sink.tail = NULL;
+        p->to_sink.n--;
+        p->sink_busy = true;
+        pthread_mutex_unlock(&p->lock);
+
+        char errstr[512];
+        int delay_ms = RETRY_MIN_MS;
+        while (write_redis(p, b, errstr, sizeof errstr) != SR_OK) {
+            /* Redis away or refusing: keep the batch (and its offsets) and
+             * retry; the consumer pauses meanwhile as batches pile up. */
+            atomic_fetch_add_explicit(&p->redis_retries, 1, memory_order_relaxed);
+            if (delay_ms == RETRY_MIN_MS)
+                fprintf(stderr, "streamrec: Redis write failed, retrying: %s\n", errstr);
+            struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
+            pthread_mutex_lock(&p->lock);
+            bool give_up = p->sink_stop && atomic_load(&p->failed);
+            pthread_mutex_unlock(&p->lock);
+            if (give_up)
+                break;
+        }
+        int64_t now = wall_ms();
+        for (size_t r = 0; r < b->n_records; r++)
+            if (b->produced_ms[r] >= 0)
+                sr_hist_record(&p->freshness, (uint64_t)(now > b->produced_ms[r] ? now - b->produced_ms[r] : 0));
+        atomic_fetch_add_explicit(&p->recos_written, b->n_recos, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->sims_written, b->n_sims, memory_order_relaxed);
+        while (atomic_load(&b->pending_kafka) > 0) sr_kafka_out_poll(p->out, 5);
+        sr_kafka_out_poll(p->out, 0);
+
+        pthread_mutex_lock(&p->lock);
+        p->sink_busy = false;
+        if (atomic_load(&b->kafka_failed))
+            batch_free(b); /* never acknowledge past a lost output */
+        else
+            queue_push(&p->acked, b);
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static char *read_file(const char *path, char *errstr, size_t errstr_size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sr_seterr(SR_ERR_IO, errstr, errstr_size, "input.schema.file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[4096];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                fclose(f);
+                sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory reading %s", path);
+                return NULL;
+            }
+            text = t;
+        }
+        memcpy(text + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!text && (text = malloc(1)))
+        len = 0;
+    if (text)
+        text[len] = '\0';
+    return text;
+}
+
+/* kafka.X, then kafka.<side>.X: the more specific setting is applied last. */
+static size_t kafka_props(const sr_config_t *cfg, sr_kafka_side_t side, sr_kafka_kv_t *out) {
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < cfg->n_kafka; k++) {
+            const sr_kafka_prop_t *pr = &cfg->kafka[k];
+            if ((pass == 0 && pr->side == SR_KAFKA_BOTH) || (pass == 1 && pr->side == side)) {
+                out[n].key = pr->key;
+                out[n++].value = pr->value;
+            }
+        }
+    return n;
+}
+
+static const char *kafka_bootstrap(const sr_config_t *cfg) {
+    for (size_t k = 0; k < cfg->n_kafka; k++)
+        if (strcmp(cfg->kafka[k].key, "bootstrap.servers") == 0)
+            return cfg->kafka[k].value;
+    return NULL;
+}
+
+sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errstr_size) {
+    sr_pipeline_t *p = calloc(1, sizeof *p);
+    char **topics = NULL;
+    sr_kafka_kv_t *props = NULL;
+    if (!p) {
+        sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    p->cfg = cfg;
+    p->started_ms = mono_ms();
+    sr_hist_init(&p->freshness);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->changed, NULL);
+    p->framing = strcmp(cfg->io.input_format, "avro") == 0 ? SR_FRAMING_BARE : SR_FRAMING_CONFLUENT;
+
+    const char *bootstrap = kafka_bootstrap(cfg);
+    if (!bootstrap) {
+        sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                  "kafka.bootstrap.servers is not set: point it at a Kafka cluster, "
+                  "or run `streamrec demo` for an embedded one");
+        goto fail;
+    }
+    if (!sr_config_dlq_topic(cfg, p->dlq_topic, sizeof p->dlq_topic)) {
+        sr_seterr(SR_ERR_CONFIG, errstr, errstr_size, "dlq.topic: cannot derive a topic name");
+        goto fail;
+    }
+    if (!(p->engine = sr_engine_new(&cfg->engine, errstr, errstr_size)) ||
+        !(p->decoder = sr_click_decoder_new(errstr, errstr_size)) ||
+        !(p->encoder = sr_output_encoder_new(errstr, errstr_size)))
+        goto fail;
+    if (cfg->io.input_schema_file[0]) {
+        if (!(p->writer_schema = read_file(cfg->io.input_schema_file, errstr, errstr_size)) ||
+            sr_click_decoder_set_bare_schema(p->decoder, p->writer_schema, errstr, errstr_size) !=
+                SR_OK)
+            goto fail;
+    }
+
+    /* Redis first: without it nothing can be acknowledged. */
+    sr_redis_sink_config_t rcfg;
+    sr_redis_sink_config_init(&rcfg);
+    char host[256];
+    if (sr_redis_parse_url(cfg->io.redis_url, host, sizeof host, &rcfg.port, &rcfg.db, errstr,
+                           errstr_size) != SR_OK ||
+        sr_redis_reco_format_parse(cfg->io.redis_reco_format, &rcfg.reco_format, errstr,
+                                   errstr_size) != SR_OK)
+        goto fail;
+    rcfg.host = host;
+    rcfg.key_ttl_s = cfg->io.redis_key_ttl_s;
+    if (!(p->redis = sr_redis_sink_new(&rcfg, errstr, errstr_size)))
+        goto fail;
+
+    props = calloc(cfg->n_kafka + 1, sizeof *props);
+    if (!props)
+        goto nomem;
+    sr_kafka_out_config_t ocfg = {.bootstrap = bootstrap, .props = props,
+                                  .n_props = kafka_props(cfg, SR_KAFKA_PRODUCER, props),
+                                  .on_delivery = on_delivery, .opaque = p};
+    if (!(p->out = sr_kafka_out_new(&ocfg, errstr, errstr_size)))
+        goto fail;
+
+    /* input.topics: a comma list */
+    size_t n_topics = 0;
+    topics = calloc(strlen(cfg->io.input_topics) / 2 + 2, sizeof *topics);
+    if (!topics)
+        goto nomem;
+    char *copy = strdup(cfg->io.input_topics), *save = NULL;
+    if (!copy)
+        goto nomem;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        topics[n_topics++] = t;
+    sr_kafka_in_config_t icfg = {.bootstrap = bootstrap, .group_id = cfg->io.input_group_id,
+                                 .topics = topics, .n_topics = n_topics, .props = props,
+                                 .n_props = kafka_props(cfg, SR_KAFKA_CONSUMER, props),
+                                 .on_revoke = on_revoke, .opaque = p};
+    p->in = sr_kafka_in_new(&icfg, errstr, errstr_size);
+    free(copy);
+    free(topics);
+    topics = NULL;
+    if (!p->in)
+        goto fail;
+    free(props);
+    props = NULL;
+
+    if (pthread_create(&p->sink, NULL, sink_main, p) != 0)
+        goto nomem;
+    p->sink_running = true;
+    return p;
+nomem:
+    sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory starting the pipeline");
+fail:
+    free(topics);
+    free(props);
+    sr_pipeline_destroy(p);
+    return NULL;
+}
+
+sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
+                         size_t errstr_size) {
+    rd_kafka_message_t *msgs[POLL_MAX];
+    const int batch_ms = p->cfg->io.batch_max_ms;
+    const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
+    while (!*stop && !atomic_load(&p->failed)) {
+        int timeout = IDLE_POLL_MS;
+        if (p->open) {
+            int64_t left = p->open_since_ms + batch_ms - mono_ms();
+            timeout = left < 1 ? 0 : (int)left;
+        }
+        size_t n = sr_kafka_in_poll(p->in, msgs, POLL_MAX, timeout);
+        for (size_t k = 0; k < n; k++) {
+            if (!msgs[k]->err)
+                handle_record(p, msgs[k]);
+            else if (msgs[k]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fprintf(stderr, "streamrec: consumer: %s\n", rd_kafka_message_errstr(msgs[k]));
+            rd_kafka_message_destroy(msgs[k]);
+        }
+        pthread_mutex_lock(&p->lock);
+        size_t queued = p->to_sink.n;
+        pthread_mutex_unlock(&p->lock);
+        if (p->open && queued < MAX_QUEUED_BATCHES &&
+            (mono_ms() - p->open_since_ms >= batch_ms ||
+             sr_engine_dirty_users(p->engine) >= batch_users))
+            close_batch(p);
+        /* Backpressure: the sinks are behind; stop fetching but keep polling. */
+        if (queued >= MAX_QUEUED_BATCHES && !atomic_load(&p->paused)) {
+            sr_kafka_in_pause(p->in);
+            atomic_store(&p->paused, 1);
+        } else if (queued < MAX_QUEUED_BATCHES / 2 && atomic_load(&p->paused)) {
+            sr_kafka_in_resume(p->in);
+            atomic_store(&p->paused, 0);
+        }
+        store_acked(p);
+    }
+    if (!atomic_load(&p->failed))
+        drain(p);
+    char why[256];
+    sr_err_t err = sr_kafka_in_close(p->in, why, sizeof why);
+    if (atomic_load(&p->failed))
+        return sr_seterr(SR_ERR_IO, errstr, errstr_size, "%s", p->failure);
+    if (err != SR_OK)
+        return sr_seterr(err, errstr, errstr_size, "closing the consumer: %s", why);
+    return SR_OK;
+}
+
+void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
+    out->records_in = atomic_load(&p->records_in);
+    out->events_applied = atomic_load(&p->events_applied);
+    out->dead_letters = atomic_load(&p->dead_letters);
+    out->batches_acked = atomic_load(&p->batches_acked);
+    out->recos_written = atomic_load(&p->recos_written);
+    out->sims_written = atomic_load(&p->sims_written);
+    out->alerts = atomic_load(&p->alerts);
+    out->redis_retries = atomic_load(&p->redis_retries);
+    out->users = atomic_load(&p->users);
+    out->items = atomic_load(&p->items);
+    out->paused = atomic_load(&p->paused);
+}
+
+const sr_hist_t *sr_pipeline_freshness(const sr_pipeline_t *p) { return &p->freshness; }
+
+void sr_pipeline_destroy(sr_pipeline_t *p) {
+    if (!p)
+        return;
+    if (p->sink_running) {
+        pthread_mutex_lock(&p->lock);
+        p->sink_stop = true;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->sink, NULL);
+    }
+    batch_free(p->open);
+    for (batch_t *b = queue_take_all(&p->to_sink); b;) {
+        batch_t *next = b->next;
+        batch_free(b);
+        b = next;
+    }
+    for (batch_t *b = queue_take_all(&p->acked); b;) {
+        batch_t *next = b->next;
+        batch_free(b);
+        b = next;
+    }
+    sr_kafka_in_destroy(p->in);
+    sr_kafka_out_destroy(p->out);
+    sr_redis_sink_destroy(p->redis);
+    sr_output_encoder_destroy(p->encoder);
+    sr_click_decoder_destroy(p->decoder);
+    sr_engine_destroy(p->engine);
+    free(p->writer_schema);
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

@@ -1,0 +1,69 @@
+/* streamrec pipeline: the daemon's wiring -- Kafka in, engine, Redis and
+ * Kafka out -- with at-least-once delivery.
+ *
+ * Threads. The caller's thread is the engine thread: it polls the consumer,
+ * decodes, applies events to the engine, and every batch.max.ms (or once
+ * batch.max.users users are dirty) closes a batch: the engine recomputes
+ * each dirty user once, the Kafka records of the batch (reco.updates,
+ * churn.alerts) are produced, and the Redis writes are handed to the sink
+ * thread. The sink thread writes them to Redis in one pipeline (retrying
+ * with backoff while Redis is away) and waits until Kafka acknowledged every
+ * record of the batch, dead letters included. Acknowledged batches come back
+ * to the engine thread in order, and only then are their input offsets
+ * stored for commit: an offset is committed only after every output it
+ * caused is in Redis and Kafka.
+ *
+ * Backpressure: while more than a few batches wait for the sink, the
+ * consumer is paused (and keeps polling, so it stays in the group).
+ * Rebalance: before partitions are revoked, the open batch is closed and the
+ * pipeline drains, so their offsets are stored in time.
+ *
+ * A Kafka record that cannot be delivered after librdkafka's own retries
+ * stops the pipeline with an error instead of acknowledging past it: after
+ * a restart the input is read again from the last stored offset.
+ *
+ * Ownership: the caller keeps cfg alive until sr_pipeline_destroy(). */
+#ifndef STREAMREC_APP_PIPELINE_H
+#define STREAMREC_APP_PIPELINE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "streamrec/config.h"
+#include "streamrec/hist.h"
+
+typedef struct sr_pipeline_stats {
+    uint64_t records_in;       /* input records polled (errors excluded) */
+    uint64_t events_applied;
+    uint64_t dead_letters;     /* records sent to the DLQ */
+    uint64_t batches_acked;
+    uint64_t recos_written;    /* reco:{user} writes acknowledged by Redis */
+    uint64_t sims_written;
+    uint64_t alerts;           /* churn alerts produced (FIRING and RESOLVED) */
+    uint64_t redis_retries;
+    uint64_t users, items;
+    int paused;                /* consumer paused for backpressure */
+} sr_pipeline_stats_t;
+
+typedef struct sr_pipeline sr_pipeline_t;
+
+/* Connects to Kafka and Redis (failing with a message that says what to
+ * start when they are not there) and starts the sink thread. */
+sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errstr_size);
+
+/* Runs on the caller's thread until *stop is nonzero, then finishes the
+ * batch in flight, waits for the sinks, stores and commits offsets and
+ * closes the consumer. */
+sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
+                         size_t errstr_size);
+
+/* Counters, from any thread. */
+void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out);
+
+/* Freshness in ms: an input record's Kafka timestamp to Redis acknowledging
+ * the recommendations it caused. Recorded by the sink thread. */
+const sr_hist_t *sr_pipeline_freshness(const sr_pipeline_t *p);
+
+void sr_pipeline_destroy(sr_pipeline_t *p);
+
+#endif
