@@ -249,6 +249,8 @@ int sr_cmd_demo(int argc, char **argv) {
     if (sr_redis_ping(host, port, 300, NULL, 0) == SR_OK) {
         fprintf(stderr, "streamrec demo: using Redis at %s\n", cfg.io.redis_url);
     } else {
+        char configured[256];
+        snprintf(configured, sizeof configured, "%s", cfg.io.redis_url);
         if (!(redis = sr_redis_spawn_new(NULL, errstr, sizeof errstr)) ||
             sr_config_set(&cfg, "redis.url", sr_redis_spawn_url(redis), "demo", errstr,
                           sizeof errstr) != SR_OK) {
@@ -256,7 +258,7 @@ int sr_cmd_demo(int argc, char **argv) {
             goto done;
         }
         fprintf(stderr, "streamrec demo: %s did not answer; started redis-server at %s\n",
-                cfg.io.redis_url, cfg.io.redis_url);
+                configured, cfg.io.redis_url);
     }
 
     if (!(d.pipeline = sr_pipeline_new(&cfg, errstr, sizeof errstr))) {
