@@ -216,6 +216,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         drop_held(in, cooperative ? parts : NULL);
         if (in->on_revoke)
             in->on_revoke(in->opaque, parts);
+        /* Commit what on_revoke stored now, synchronously: the auto-commit
+         * inside the unassign is asynchronous, and the partitions' next owner
+         * could read the old committed offsets first and process records
+         * twice (test_kafka_cooperative_rebalance_... saw 402 of 400). */
+        if (!rd_kafka_assignment_lost(rk)) {
+            rd_kafka_resp_err_t commit_err = rd_kafka_commit(rk, NULL, 0 /* sync */);
+            if (commit_err && commit_err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                emit(in, 4, commit_err, "REBALANCE", "commit before revoke failed: %s",
+                     rd_kafka_err2str(commit_err));
+        }
         /* librdkafka keeps a partition's pause across unassign and assign:
          * given back to us later while we are not paused, it would never
          * fetch again (test_kafka_cooperative_rebalance_... pins this). */
