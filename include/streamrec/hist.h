@@ -25,4 +25,11 @@ uint64_t sr_hist_total(const sr_hist_t *h);
  * below it (q in [0, 1]); 0 when empty. */
 uint64_t sr_hist_quantile(const sr_hist_t *h, double q);
 
+/* Copies h's counters (a consistent-enough view while it is being recorded). */
+void sr_hist_snapshot(const sr_hist_t *h, sr_hist_t *out);
+
+/* The quantile of what was recorded since `before` (a snapshot of h):
+ * recent latency, not latency since the start. */
+uint64_t sr_hist_quantile_since(const sr_hist_t *h, const sr_hist_t *before, double q);
+
 #endif

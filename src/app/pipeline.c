@@ -16,7 +16,7 @@
 #include "streamrec/redis_sink.h"
 
 #define POLL_MAX 4096           /* records per consumer poll */
-#define IDLE_POLL_MS 100        /* poll timeout with no batch open */
+#define POLL_WAIT_MS 5          /* longest a consumer poll waits */
 #define MAX_QUEUED_BATCHES 4    /* beyond this the consumer pauses */
 #define MAX_PARTITIONS 1024     /* input partitions one batch can cover */
 #define RECORD_BYTES_MAX 65536  /* one encoded output record */
@@ -654,10 +654,12 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
     const int batch_ms = p->cfg->io.batch_max_ms;
     const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
     while (!*stop && !atomic_load(&p->failed)) {
-        int timeout = IDLE_POLL_MS;
+        /* consume_batch_queue waits its whole timeout unless POLL_MAX records
+         * arrive first: short polls keep that wait out of the freshness. */
+        int timeout = POLL_WAIT_MS;
         if (p->open) {
             int64_t left = p->open_since_ms + batch_ms - mono_ms();
-            timeout = left < 1 ? 0 : (int)left;
+            timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
         size_t n = sr_kafka_in_poll(p->in, msgs, POLL_MAX, timeout);
         for (size_t k = 0; k < n; k++) {

@@ -37,6 +37,20 @@ static void test_hist_quantiles_within_three_percent(void **state) {
     assert_int_equal(sr_hist_quantile(&hist, 0.99), 0);
 }
 
+/* quantile_since sees only what came after the snapshot */
+static void test_hist_quantile_since_a_snapshot_ignores_older_values(void **state) {
+    (void)state;
+    static sr_hist_t before;
+    sr_hist_init(&hist);
+    for (int i = 0; i < 1000; i++) sr_hist_record(&hist, 5000);
+    sr_hist_snapshot(&hist, &before);
+    for (int i = 0; i < 10; i++) sr_hist_record(&hist, 7);
+    assert_int_equal(sr_hist_quantile_since(&hist, &before, 0.99), 7);
+    assert_true(sr_hist_quantile(&hist, 0.5) >= 5000);
+    sr_hist_snapshot(&hist, &before);
+    assert_int_equal(sr_hist_quantile_since(&hist, &before, 0.5), 0);
+}
+
 static void test_arena_copies_survive_until_reset_and_chunks_are_reused(void **state) {
     (void)state;
     sr_arena_t *a = sr_arena_new(128);
@@ -68,6 +82,7 @@ static void test_arena_copies_survive_until_reset_and_chunks_are_reused(void **s
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hist_quantiles_within_three_percent),
+        cmocka_unit_test(test_hist_quantile_since_a_snapshot_ignores_older_values),
         cmocka_unit_test(test_arena_copies_survive_until_reset_and_chunks_are_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
