@@ -99,6 +99,7 @@ struct sr_pipeline {
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
         sims_written, alerts, redis_retries, users, items;
     atomic_int paused;
+    atomic_int partitions;
     atomic_int failed;
     char failure[512]; /* written once, before failed is set */
 };
@@ -416,8 +417,14 @@ static void drain(sr_pipeline_t *p) {
 }
 
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
-    (void)parts;
-    drain(opaque); /* the revoked partitions' offsets must be stored before they go */
+    sr_pipeline_t *p = opaque;
+    drain(p); /* the revoked partitions' offsets must be stored before they go */
+    atomic_fetch_sub(&p->partitions, parts->cnt);
+}
+
+static void on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
+    sr_pipeline_t *p = opaque;
+    atomic_fetch_add(&p->partitions, parts->cnt);
 }
 
 /* ---- the sink thread ---------------------------------------------------- */
@@ -625,7 +632,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     sr_kafka_in_config_t icfg = {.bootstrap = bootstrap, .group_id = cfg->io.input_group_id,
                                  .topics = topics, .n_topics = n_topics, .props = props,
                                  .n_props = kafka_props(cfg, SR_KAFKA_CONSUMER, props),
-                                 .on_revoke = on_revoke, .opaque = p};
+                                 .on_assign = on_assign, .on_revoke = on_revoke, .opaque = p};
     p->in = sr_kafka_in_new(&icfg, errstr, errstr_size);
     free(copy);
     free(topics);
@@ -709,6 +716,7 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->users = atomic_load(&p->users);
     out->items = atomic_load(&p->items);
     out->paused = atomic_load(&p->paused);
+    out->partitions = atomic_load(&p->partitions);
 }
 
 const sr_hist_t *sr_pipeline_freshness(const sr_pipeline_t *p) { return &p->freshness; }

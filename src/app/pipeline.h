@@ -43,6 +43,7 @@ typedef struct sr_pipeline_stats {
     uint64_t redis_retries;
     uint64_t users, items;
     int paused;                /* consumer paused for backpressure */
+    int partitions;            /* input partitions currently assigned */
 } sr_pipeline_stats_t;
 
 typedef struct sr_pipeline sr_pipeline_t;
