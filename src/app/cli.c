@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern char **environ;
@@ -47,4 +49,17 @@ sr_err_t sr_cli_build_config(sr_config_t *cfg, const sr_cli_config_args_t *a,
 fail:
     sr_config_free(cfg);
     return err;
+}
+
+bool sr_cli_number(const char *cmd, const char *name, const char *s, double min, double max,
+                   double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= min && v <= max)) {
+        fprintf(stderr, "streamrec %s: --%s: '%s' is not a number in [%g, %g]\n", cmd, name, s,
+                min, max);
+        return false;
+    }
+    *out = v;
+    return true;
 }

@@ -3,6 +3,7 @@
 #define STREAMREC_APP_CLI_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "streamrec/config.h"
@@ -25,6 +26,11 @@ sr_err_t sr_cli_add_override(sr_cli_config_args_t *a, const char *key_value,
  * On success the caller owns *cfg (sr_config_free). */
 sr_err_t sr_cli_build_config(sr_config_t *cfg, const sr_cli_config_args_t *a,
                              char *errstr, size_t errstr_size);
+
+/* Parses a number option in [min, max]; on failure prints
+ * "streamrec CMD: --NAME: 'S' is not a number in [min, max]" and returns false. */
+bool sr_cli_number(const char *cmd, const char *name, const char *s, double min, double max,
+                   double *out);
 
 /* Subcommands: each returns the process exit code (0 ok, 1 failure, 2 usage). */
 int sr_cmd_eval(int argc, char **argv);

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "pipeline.h"
 #include "streamrec/avro_codec.h"
+#include "streamrec/clock.h"
 #include "streamrec/kafka_mock.h"
 #include "streamrec/kafka_out.h"
 #include "streamrec/redis_sink.h"
@@ -38,12 +39,6 @@ typedef struct demo {
     atomic_int generator_done;
     char error[320];
 } demo_t;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s) {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -75,7 +70,7 @@ static void *generator_main(void *arg) {
     }
     uint8_t buf[4096];
     sr_event_t ev;
-    double start = now_s();
+    double start = sr_clock_mono_s();
     uint64_t n = 0;
     while (!*d->stop && sr_synth_next(synth, &ev)) {
         size_t len;
@@ -90,7 +85,7 @@ static void *generator_main(void *arg) {
         atomic_store_explicit(&d->produced, ++n, memory_order_relaxed);
         if ((n & 255) == 0) {
             sr_kafka_out_poll(out, 0);
-            double ahead = (double)n / d->rate - (now_s() - start);
+            double ahead = (double)n / d->rate - (sr_clock_mono_s() - start);
             if (ahead > 0)
                 sleep_s(ahead);
         }
@@ -107,13 +102,13 @@ done:
 /* Prints the status line once a second; ends the demo after duration_s. */
 static void *status_main(void *arg) {
     demo_t *d = arg;
-    double start = now_s(), last = start;
+    double start = sr_clock_mono_s(), last = start;
     uint64_t last_applied = 0;
     static sr_hist_t previous; /* freshness counters at the last status line */
     sr_hist_init(&previous);
     while (!*d->stop) {
         sleep_s(0.25);
-        double t = now_s();
+        double t = sr_clock_mono_s();
         if (d->duration_s > 0 && t - start >= d->duration_s) {
             *d->stop = 1;
             break;
@@ -151,15 +146,7 @@ static void usage(FILE *out) {
 }
 
 static bool number(const char *name, const char *s, double min, double max, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= min && v <= max)) {
-        fprintf(stderr, "streamrec demo: --%s: '%s' is not a number in [%g, %g]\n", name, s, min,
-                max);
-        return false;
-    }
-    *out = v;
-    return true;
+    return sr_cli_number("demo", name, s, min, max, out);
 }
 
 static void print_commands(const sr_config_t *cfg, const char *bootstrap, const char *redis_url) {
@@ -289,7 +276,7 @@ int sr_cmd_demo(int argc, char **argv) {
         fprintf(stderr, "streamrec demo: cannot start threads\n");
         *d.stop = 1;
     }
-    double start = now_s();
+    double start = sr_clock_mono_s();
     rc = sr_pipeline_run(d.pipeline, d.stop, errstr, sizeof errstr) == SR_OK ? 0 : 1;
     *d.stop = 1;
     if (rc)
@@ -306,7 +293,7 @@ int sr_cmd_demo(int argc, char **argv) {
     sr_pipeline_stats_t st;
     sr_pipeline_stats(d.pipeline, &st);
     const sr_hist_t *fresh = sr_pipeline_freshness(d.pipeline);
-    double secs = now_s() - start;
+    double secs = sr_clock_mono_s() - start;
     printf("\nstreamrec demo summary (%.0f s)\n"
            "  events produced        %llu\n"
            "  events applied         %llu (%.0f/s)\n"

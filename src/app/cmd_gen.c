@@ -21,14 +21,7 @@ static void usage(FILE *out) {
 }
 
 static bool parse_number(const char *name, const char *s, double min, double max, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= min && v <= max)) {
-        fprintf(stderr, "streamrec gen: --%s: '%s' is not a number in [%g, %g]\n", name, s, min, max);
-        return false;
-    }
-    *out = v;
-    return true;
+    return sr_cli_number("gen", name, s, min, max, out);
 }
 
 int sr_cmd_gen(int argc, char **argv) {

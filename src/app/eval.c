@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "streamrec/clock.h"
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
 #include "streamrec/knn_baseline.h"
@@ -16,12 +16,6 @@ typedef struct scored_label {
     float score;
     uint8_t label;
 } scored_label_t;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int by_score_desc(const void *a, const void *b) {
     float x = ((const scored_label_t *)a)->score, y = ((const scored_label_t *)b)->score;
@@ -201,7 +195,7 @@ sr_err_t sr_eval_run(const sr_config_t *cfg, const sr_event_log_t *log,
         goto done;
     }
 
-    double start = now_s(), last_progress = start;
+    double start = sr_clock_mono_s(), last_progress = start;
     for (size_t n = 0; n < log->n_events; n++) {
         const sr_event_t *ev = &log->events[n];
         bool has_item = ev->item_id.len > 0 && ev->type != SR_EVENT_UNKNOWN &&
@@ -251,7 +245,7 @@ sr_err_t sr_eval_run(const sr_config_t *cfg, const sr_event_log_t *log,
             goto done;
         }
         if (opt->progress && (n % PROGRESS_EVERY) == 0) {
-            double t = now_s();
+            double t = sr_clock_mono_s();
             if (t - last_progress > 0.5) {
                 fprintf(opt->progress, "\r  %zu / %zu events (%.0f%%), %.0f events/s   ", n,
                         log->n_events, 100.0 * n / log->n_events, n / (t - start));
@@ -260,7 +254,7 @@ sr_err_t sr_eval_run(const sr_config_t *cfg, const sr_event_log_t *log,
             }
         }
     }
-    out->seconds = now_s() - start;
+    out->seconds = sr_clock_mono_s() - start;
     if (opt->progress && out->seconds > 0.5)
         fprintf(opt->progress, "\r%60s\r", "");
 

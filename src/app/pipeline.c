@@ -10,6 +10,7 @@
 
 #include "streamrec/arena.h"
 #include "streamrec/avro_codec.h"
+#include "streamrec/clock.h"
 #include "streamrec/engine.h"
 #include "streamrec/kafka_in.h"
 #include "streamrec/kafka_out.h"
@@ -103,18 +104,6 @@ struct sr_pipeline {
     atomic_int failed;
     char failure[512]; /* written once, before failed is set */
 };
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void fail(sr_pipeline_t *p, const char *fmt, const char *detail) {
     int expected = 0;
@@ -258,7 +247,7 @@ static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
             fail(p, "%s", "out of memory opening a batch");
             return;
         }
-        p->open_since_ms = mono_ms();
+        p->open_since_ms = sr_clock_mono_ms();
     }
     batch_t *b = p->open;
     if (note_record(p, b, m) != SR_OK) {
@@ -305,7 +294,7 @@ static void close_batch(sr_pipeline_t *p) {
         return;
     }
     char errstr[256];
-    int64_t now = wall_ms();
+    int64_t now = sr_clock_wall_ms();
     b->model_version = (int64_t)ob->model_version;
     b->recos = sr_arena_alloc(b->arena, (ob->n_recos + 1) * sizeof *b->recos);
     b->sims = sr_arena_alloc(b->arena, (ob->n_sims + 1) * sizeof *b->sims);
@@ -430,7 +419,7 @@ static void on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts
 /* ---- the sink thread ---------------------------------------------------- */
 
 static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, size_t errstr_size) {
-    int64_t now = wall_ms();
+    int64_t now = sr_clock_wall_ms();
     sr_redis_batch_begin(p->redis);
     for (size_t r = 0; r < b->n_recos; r++) {
         const out_list_t *o = &b->recos[r];
@@ -483,7 +472,7 @@ static void *sink_main(void *arg) {
             if (give_up)
                 break;
         }
-        int64_t now = wall_ms();
+        int64_t now = sr_clock_wall_ms();
         for (size_t r = 0; r < b->n_records; r++)
             if (b->produced_ms[r] >= 0)
                 sr_hist_record(&p->freshness, (uint64_t)(now > b->produced_ms[r] ? now - b->produced_ms[r] : 0));
@@ -568,7 +557,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         return NULL;
     }
     p->cfg = cfg;
-    p->started_ms = mono_ms();
+    p->started_ms = sr_clock_mono_ms();
     sr_hist_init(&p->freshness);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
@@ -665,7 +654,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
          * arrive first: short polls keep that wait out of the freshness. */
         int timeout = POLL_WAIT_MS;
         if (p->open) {
-            int64_t left = p->open_since_ms + batch_ms - mono_ms();
+            int64_t left = p->open_since_ms + batch_ms - sr_clock_mono_ms();
             timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
         size_t n = sr_kafka_in_poll(p->in, msgs, POLL_MAX, timeout);
@@ -680,7 +669,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         size_t queued = p->to_sink.n;
         pthread_mutex_unlock(&p->lock);
         if (p->open && queued < MAX_QUEUED_BATCHES &&
-            (mono_ms() - p->open_since_ms >= batch_ms ||
+            (sr_clock_mono_ms() - p->open_since_ms >= batch_ms ||
              sr_engine_dirty_users(p->engine) >= batch_users))
             close_batch(p);
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */

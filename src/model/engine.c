@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "streamrec/clock.h"
 #include "streamrec/intern.h"
 
 #define DAY_MS (24 * 3600 * 1000LL)
@@ -52,17 +52,11 @@ struct sr_engine {
     uint64_t stage_ns[SR_STAGE__COUNT];
 };
 
-static uint64_t clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Charges the time since *mark to stage and moves the mark (timing on only). */
 static inline void stage_done(sr_engine_t *e, sr_engine_stage_t stage, uint64_t *mark) {
     if (!e->timing)
         return;
-    uint64_t now = clock_ns();
+    uint64_t now = (uint64_t)sr_clock_mono_ns();
     e->stage_ns[stage] += now - *mark;
     *mark = now;
 }
@@ -271,7 +265,7 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
         return err;
     }
 
-    uint64_t mark = e->timing ? clock_ns() : 0;
+    uint64_t mark = e->timing ? (uint64_t)sr_clock_mono_ns() : 0;
     if (!e->any_event || ev->ts_ms > e->max_ts_ms) {
         e->max_ts_ms = ev->ts_ms;
         e->any_event = true;
@@ -437,7 +431,7 @@ static sr_err_t collect_churn(sr_engine_t *e) {
 
 sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out) {
     sr_err_t err;
-    uint64_t mark = e->timing ? clock_ns() : 0;
+    uint64_t mark = e->timing ? (uint64_t)sr_clock_mono_ns() : 0;
     snapshot_trending(e);
     if ((err = flush_recos(e)) != SR_OK || (err = flush_sims(e)) != SR_OK)
         return err;
