@@ -26,8 +26,9 @@
  * assigned, on_revoke BEFORE they are unassigned, both on the poll thread
  * from inside sr_kafka_in_poll() (or sr_kafka_in_close()). on_revoke is the
  * app's last chance to flush what it has in flight for those partitions and
- * sr_kafka_in_store() their offsets: librdkafka commits stored offsets of
- * revoked partitions during the unassign that follows. If the assignment was
+ * sr_kafka_in_store() their offsets: right after it returns, the stored
+ * offsets are committed synchronously, before the partitions are given up,
+ * so their next owner starts exactly there. If the assignment was
  * lost (session timeout, fenced) on_revoke is still called, but the
  * partitions may already belong to someone else and the commit fails;
  * rd_kafka_assignment_lost(sr_kafka_in_handle(in)) tells the two apart.
@@ -36,11 +37,18 @@
  *
  * Backpressure: sr_kafka_in_pause() stops fetching for every assigned
  * partition, and for partitions assigned later until sr_kafka_in_resume().
- * Keep calling sr_kafka_in_poll() while paused: it returns no records but
- * keeps the member in the group (max.poll.interval.ms) and serves
- * rebalances. Records fetched before the pause and not yet returned are
- * dropped by librdkafka and fetched again after the resume, from the next
- * offset after the last record poll returned: nothing is lost or repeated.
+ * Keep calling sr_kafka_in_poll() while paused: it returns no records (only
+ * error records) but keeps the member in the group (max.poll.interval.ms)
+ * and serves rebalances. Records fetched before the pause and not yet
+ * returned are dropped by librdkafka and fetched again after the resume,
+ * from the next offset after the last record poll returned. librdkafka
+ * 2.0.2's pause can lose a race with a partition's fetch start right after
+ * an assignment; records that still arrive while paused are held inside
+ * this module (and the partition paused again) and returned first after
+ * the resume, or dropped unreturned if their partition is revoked. Either
+ * way nothing is lost or repeated. A partition revoked while paused has its
+ * pause cleared, so it fetches normally if it comes back after a resume
+ * (librdkafka would otherwise keep it paused for good).
  *
  * Ownership: the config's strings are copied by sr_kafka_in_new(); records
  * returned by poll belong to the caller, who frees each with
@@ -156,16 +164,17 @@ int sr_kafka_in_is_paused(const sr_kafka_in_t *in);
  * in errstr otherwise. */
 sr_err_t sr_kafka_in_commit_sync(sr_kafka_in_t *in, char *errstr, size_t errstr_size);
 
-/* Leaves the group: commits what is stored (while the group is still
- * stable), runs on_revoke for the whole assignment (offsets stored there are
- * committed too), and leaves so the others rebalance at once instead of
- * after session.timeout.ms. Blocks until done. Idempotent.
+/* Leaves the group: runs on_revoke for the whole assignment, commits what
+ * is stored (also what on_revoke stored), and leaves so the others
+ * rebalance at once instead of after session.timeout.ms. Blocks until done
+ * -- about session.timeout.ms when the coordinator is unreachable.
+ * Idempotent.
  *
- * SR_ERR_IO if the final commit was refused -- nothing is lost, the next
- * owner re-reads from the previous commit (at-least-once), but a clean
- * shutdown should report it. The mock coordinator refuses commits while its
- * group rebalances, so on the mock the second of two members closing at
- * the same moment sees this; a real broker accepts them.
+ * SR_ERR_IO if the final commit failed -- nothing is lost, the next owner
+ * re-reads from the previous commit (at-least-once), but a clean shutdown
+ * should report it. The mock coordinator refuses commits while its group
+ * rebalances, so on the mock the second of two members closing at the same
+ * moment sees this; a real broker accepts them.
  *
  * librdkafka < 2.3.0 aborts in rd_kafka_destroy() for a cooperative-sticky
  * member that got a JoinGroup answer but no successful SyncGroup yet (issue

@@ -9,11 +9,20 @@
  * sr_kafka_mock_create_topic(). Clients auto-create unknown topics on
  * metadata requests with the mock's defaults (4 partitions).
  *
- * Limits measured with librdkafka 2.0.2 on the development machine: a
- * partition keeps only ~5 MiB of recent records (older segments are dropped,
- * consumers that fall behind see offsets move forward), a consumer group's
- * first join takes ~3 s, and it is an experimental librdkafka API with no
- * stability guarantee.
+ * Limits of librdkafka 2.0.2's mock, measured on the development machine
+ * (it is an experimental API with no stability guarantee):
+ *   - a partition keeps only ~5 MiB of recent records (older segments are
+ *     dropped; a consumer that falls behind sees offsets jump forward);
+ *   - a group's first join waits 3 s (group.initial.rebalance.delay);
+ *   - after any later membership change (a member joins, leaves, or
+ *     rejoins to finish a cooperative rebalance) the coordinator waits
+ *     session.timeout.ms - 1 s before it assigns (44 s with the 45 s
+ *     default), then goes ahead with whoever rejoined. Lower
+ *     session.timeout.ms (tests use 4000) to keep rebalances short;
+ *   - while its group rebalances it refuses every OffsetCommit with
+ *     REBALANCE_IN_PROGRESS (a real broker accepts commits of the current
+ *     generation then), so a commit made on revoke or close can fail on
+ *     the mock where it would succeed on Kafka.
  *
  * Ownership: sr_kafka_mock_new() owns a private producer handle (the mock
  * needs one for its bookkeeping) and the cluster; sr_kafka_mock_destroy()

@@ -31,9 +31,11 @@
 
 /* The mock's group coordinator waits session.timeout.ms - 1 s for members
  * to rejoin after any membership change (45 s by default, which would make
- * a rebalance test take minutes); the heartbeat must fit in the session. */
+ * a rebalance test take minutes) and then goes ahead with the members it
+ * has heard from; 4 s leaves a member that learns of the rebalance from a
+ * heartbeat (every 300 ms) ample time to rejoin, even under valgrind. */
 static const sr_kafka_kv_t fast_group[] = {
-    {"session.timeout.ms", "3000"},
+    {"session.timeout.ms", "4000"},
     {"heartbeat.interval.ms", "300"},
 };
 
@@ -64,6 +66,10 @@ typedef struct fixture {
     int delivery_calls[MAX_RECORDS + 1]; /* by msg_opaque */
     member_t members[2];
     int seen[MAX_RECORDS]; /* how often each record was consumed */
+    struct {
+        int member, partition;
+        int64_t offset;
+    } first_seen[MAX_RECORDS]; /* where, to explain a duplicate */
     rd_kafka_message_t *held[2]; /* records a test keeps across polls */
     sr_kafka_mock_t *own_mock;    /* a test's private cluster, if it needs one */
 } fixture_t;
@@ -255,7 +261,17 @@ static int poll_member_max(fixture_t *f, member_t *m, int timeout_ms, bool store
             make_key(id, key);
             if (memcmp(msg->key, key, 7) || msg->len != len || memcmp(msg->payload, value, len))
                 m->corrupt++;
-            f->seen[id]++;
+            if (f->seen[id]++ == 0)
+                f->first_seen[id].member = (int)(m - f->members),
+                f->first_seen[id].partition = msg->partition,
+                f->first_seen[id].offset = msg->offset;
+            else
+                fprintf(stderr,
+                        "    duplicate record %d: member %d got p%" PRId32 "@%" PRId64
+                        ", member %d had p%d@%" PRId64 "\n",
+                        id, (int)(m - f->members), msg->partition, msg->offset,
+                        f->first_seen[id].member, f->first_seen[id].partition,
+                        f->first_seen[id].offset);
             m->consumed++;
             got++;
             if (msg->partition < PARTITIONS && !strcmp(rd_kafka_topic_name(msg->rkt), m->topic))
