@@ -51,22 +51,7 @@
 
 #include "streamrec/err.h"
 
-/* Shared with kafka_in.h (identical definitions; keep them so). */
-#ifndef SR_KAFKA_COMMON_TYPES
-#define SR_KAFKA_COMMON_TYPES
-/* One librdkafka property, passed through verbatim ("fetch.min.bytes", "1"). */
-typedef struct sr_kafka_kv {
-    const char *key;
-    const char *value;
-} sr_kafka_kv_t;
-
-/* Log and error sink. level is syslog's (3 = error, 4 = warning, 6 = info,
- * 7 = debug); err is RD_KAFKA_RESP_ERR_NO_ERROR for a plain log line and the
- * error code for an error event (facility "ERROR", or "FATAL" for a fatal
- * error after which the client is unusable). */
-typedef void sr_kafka_log_fn(void *opaque, int level, rd_kafka_resp_err_t err,
-                             const char *facility, const char *message);
-#endif
+#include "streamrec/kafka_common.h"
 
 /* Header names the dead-letter records carry (values are UTF-8 strings;
  * numbers in decimal). */

@@ -1,0 +1,20 @@
+/* streamrec kafka_common: what the Kafka consumer and producer share. */
+#ifndef STREAMREC_KAFKA_COMMON_H
+#define STREAMREC_KAFKA_COMMON_H
+
+#include <librdkafka/rdkafka.h>
+
+/* One librdkafka property, passed through verbatim ("fetch.min.bytes", "1"). */
+typedef struct sr_kafka_kv {
+    const char *key;
+    const char *value;
+} sr_kafka_kv_t;
+
+/* Log and error sink. level is syslog's (3 = error, 4 = warning, 6 = info,
+ * 7 = debug); err is RD_KAFKA_RESP_ERR_NO_ERROR for a plain log line and the
+ * error code for an error event (facility "ERROR", or "FATAL" for a fatal
+ * error after which the client is unusable). */
+typedef void sr_kafka_log_fn(void *opaque, int level, rd_kafka_resp_err_t err,
+                             const char *facility, const char *message);
+
+#endif
