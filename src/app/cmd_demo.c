@@ -159,12 +159,14 @@ static void print_commands(const sr_config_t *cfg, const char *bootstrap, const 
             "  redis-cli -h %s -p %d %s 'reco:{u1}'%s\n"
             "  redis-cli -h %s -p %d ZREVRANGE 'sim:{i1}' 0 9 WITHSCORES\n"
             "  redis-cli -h %s -p %d --scan --pattern 'churn:*' | head\n"
+            "  build/streamrec tail -X kafka.bootstrap.servers=%s --topic %s --from-beginning\n"
             "  kcat -b %s -L\n"
             "  kcat -b %s -t %s -C -o -5 -e -f '%%k %%T %%S bytes\\n'\n"
             "  kcat -b %s -t %s -C -o -5 -e -f '%%k %%T %%S bytes\\n'\n"
             "  kcat -b %s -t %s -C -e   (dead letters, with their error headers: -f '%%h')\n\n",
             host, port, json ? "GET" : "ZREVRANGE", json ? "" : " 0 -1 WITHSCORES", host, port, host,
-            port, bootstrap, bootstrap, cfg->io.output_reco_topic, bootstrap,
+            port, bootstrap, cfg->io.output_churn_topic, bootstrap, bootstrap,
+            cfg->io.output_reco_topic, bootstrap,
             cfg->io.output_churn_topic, bootstrap,
             sr_config_dlq_topic(cfg, dlq, sizeof dlq) ? dlq : "?");
 }

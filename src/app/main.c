@@ -19,6 +19,7 @@ static void usage(FILE *out) {
             "  run       the daemon: Kafka in, Redis and Kafka out\n"
             "  demo      the daemon on an embedded Kafka (mock cluster) and a local Redis,\n"
             "            fed by the synthetic generator\n"
+            "  tail      an output topic as JSON lines\n"
             "  eval      prequential evaluation of the engine on a dataset file\n"
             "  gen       synthetic clickstream with planted structure (streamrec-csv)\n"
             "  help      this text\n"
@@ -40,6 +41,8 @@ int main(int argc, char **argv) {
         return sr_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return sr_cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "tail") == 0)
+        return sr_cmd_tail(argc - 1, argv + 1);
     if (strcmp(cmd, "gen") == 0)
         return sr_cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
