@@ -2,7 +2,11 @@
 #ifndef STREAMREC_KAFKA_COMMON_H
 #define STREAMREC_KAFKA_COMMON_H
 
+#include <stddef.h>
+
 #include <librdkafka/rdkafka.h>
+
+#include "streamrec/err.h"
 
 /* One librdkafka property, passed through verbatim ("fetch.min.bytes", "1"). */
 typedef struct sr_kafka_kv {
@@ -16,5 +20,11 @@ typedef struct sr_kafka_kv {
  * error after which the client is unusable). */
 typedef void sr_kafka_log_fn(void *opaque, int level, rd_kafka_resp_err_t err,
                              const char *facility, const char *message);
+
+/* rd_kafka_conf_set with our error convention: SR_ERR_CONFIG and
+ * "kafka <client>: key=value: <librdkafka's reason>" (client: "consumer",
+ * "producer"). */
+sr_err_t sr_kafka_conf_set(rd_kafka_conf_t *conf, const char *client, const char *key,
+                           const char *value, char *errstr, size_t errstr_size);
 
 #endif

@@ -270,18 +270,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static sr_err_t conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
-                         size_t errstr_size) {
-    char rd_errstr[512];
-    if (!key || !value)
-        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
-                         "kafka consumer: property with a NULL key or value");
-    if (rd_kafka_conf_set(conf, key, value, rd_errstr, sizeof rd_errstr) != RD_KAFKA_CONF_OK)
-        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size, "kafka consumer: %s=%s: %s", key,
-                         value, rd_errstr);
-    return SR_OK;
-}
-
 sr_kafka_in_t *sr_kafka_in_new(const sr_kafka_in_config_t *cfg, char *errstr, size_t errstr_size) {
     sr_kafka_in_t *in = NULL;
     rd_kafka_conf_t *conf = NULL;
@@ -315,15 +303,17 @@ sr_kafka_in_t *sr_kafka_in_new(const sr_kafka_in_config_t *cfg, char *errstr, si
     atomic_init(&in->stale_stores, 0);
 
     conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", cfg->bootstrap, errstr, errstr_size) ||
-        conf_set(conf, "group.id", cfg->group_id, errstr, errstr_size))
+    if (sr_kafka_conf_set(conf, "consumer", "bootstrap.servers", cfg->bootstrap, errstr,
+                          errstr_size) ||
+        sr_kafka_conf_set(conf, "consumer", "group.id", cfg->group_id, errstr, errstr_size))
         goto fail;
     for (size_t i = 0; i < sizeof consumer_defaults / sizeof *consumer_defaults; i++)
-        if (conf_set(conf, consumer_defaults[i].key, consumer_defaults[i].value, errstr,
-                     errstr_size))
+        if (sr_kafka_conf_set(conf, "consumer", consumer_defaults[i].key,
+                              consumer_defaults[i].value, errstr, errstr_size))
             goto fail;
     for (size_t i = 0; i < cfg->n_props; i++)
-        if (conf_set(conf, cfg->props[i].key, cfg->props[i].value, errstr, errstr_size))
+        if (sr_kafka_conf_set(conf, "consumer", cfg->props[i].key, cfg->props[i].value, errstr,
+                              errstr_size))
             goto fail;
     {
         /* Read back the effective values: the caller may have overridden

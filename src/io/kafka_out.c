@@ -56,18 +56,6 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     out->on_delivery(out->opaque, msg->_private, msg->err);
 }
 
-static sr_err_t conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
-                         size_t errstr_size) {
-    char rd_errstr[512];
-    if (!key || !value)
-        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
-                         "kafka producer: property with a NULL key or value");
-    if (rd_kafka_conf_set(conf, key, value, rd_errstr, sizeof rd_errstr) != RD_KAFKA_CONF_OK)
-        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size, "kafka producer: %s=%s: %s", key,
-                         value, rd_errstr);
-    return SR_OK;
-}
-
 sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
                                  size_t errstr_size) {
     sr_kafka_out_t *out = NULL;
@@ -96,14 +84,16 @@ sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
         cfg->close_timeout_ms ? cfg->close_timeout_ms : DEFAULT_CLOSE_TIMEOUT_MS;
 
     conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", cfg->bootstrap, errstr, errstr_size))
+    if (sr_kafka_conf_set(conf, "producer", "bootstrap.servers", cfg->bootstrap, errstr,
+                          errstr_size))
         goto fail;
     for (size_t i = 0; i < sizeof producer_defaults / sizeof *producer_defaults; i++)
-        if (conf_set(conf, producer_defaults[i].key, producer_defaults[i].value, errstr,
-                     errstr_size))
+        if (sr_kafka_conf_set(conf, "producer", producer_defaults[i].key,
+                              producer_defaults[i].value, errstr, errstr_size))
             goto fail;
     for (size_t i = 0; i < cfg->n_props; i++)
-        if (conf_set(conf, cfg->props[i].key, cfg->props[i].value, errstr, errstr_size))
+        if (sr_kafka_conf_set(conf, "producer", cfg->props[i].key, cfg->props[i].value, errstr,
+                              errstr_size))
             goto fail;
     rd_kafka_conf_set_opaque(conf, out);
     if (out->on_delivery)
