@@ -91,6 +91,10 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
 /* The dead-letter topic: dlq.topic, or "<first input topic>.dlq" written to
  * buf (256 bytes hold any valid one). Returns dlq.topic's string, buf, or
  * NULL if there is no input topic or buf is too small. */
+/* The value of a kafka.* passthrough property (key without the prefix, e.g.
+ * "bootstrap.servers"), whichever side it was set for; NULL if unset. */
+const char *sr_config_kafka_value(const sr_config_t *cfg, const char *key);
+
 const char *sr_config_dlq_topic(const sr_config_t *cfg, char *buf, size_t buf_size);
 
 /* The reference table (Markdown: key, default, description), for

@@ -107,10 +107,7 @@ int sr_cmd_tail(int argc, char **argv) {
         fprintf(stderr, "streamrec tail: %s\n", errstr);
         return 2;
     }
-    const char *bootstrap = NULL;
-    for (size_t k = 0; k < cfg.n_kafka; k++)
-        if (strcmp(cfg.kafka[k].key, "bootstrap.servers") == 0)
-            bootstrap = cfg.kafka[k].value;
+    const char *bootstrap = sr_config_kafka_value(&cfg, "bootstrap.servers");
     sr_tail_kind_t kind = strcmp(topic, cfg.io.output_churn_topic) == 0 ? SR_TAIL_ALERT
                                                                        : SR_TAIL_RECO;
     int rc = 1;

@@ -978,3 +978,10 @@ void sr_config_print_reference(FILE *out) {
     fputc('\n', out);
     sr_config_free(&defaults);
 }
+
+const char *sr_config_kafka_value(const sr_config_t *cfg, const char *key) {
+    for (size_t k = 0; k < cfg->n_kafka; k++)
+        if (strcmp(cfg->kafka[k].key, key) == 0)
+            return cfg->kafka[k].value;
+    return NULL;
+}

@@ -82,7 +82,6 @@ struct sr_pipeline {
     sr_kafka_out_t *out;
     sr_redis_sink_t *redis;
     char dlq_topic[256];
-    int64_t started_ms;
 
     pthread_t sink;
     bool sink_running;
@@ -134,7 +133,7 @@ static batch_t *batch_new(void) {
     return b;
 }
 
-static sr_err_t note_record(sr_pipeline_t *p, batch_t *b, const rd_kafka_message_t *m) {
+static sr_err_t note_record(batch_t *b, const rd_kafka_message_t *m) {
     const char *topic = rd_kafka_topic_name(m->rkt);
     out_offset_t *o = NULL;
     for (size_t k = 0; k < b->n_offsets; k++)
@@ -162,7 +161,6 @@ static sr_err_t note_record(sr_pipeline_t *p, batch_t *b, const rd_kafka_message
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(m, &tstype);
     b->produced_ms[b->n_records++] = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
-    (void)p;
     return SR_OK;
 }
 
@@ -250,7 +248,7 @@ static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
         p->open_since_ms = sr_clock_mono_ms();
     }
     batch_t *b = p->open;
-    if (note_record(p, b, m) != SR_OK) {
+    if (note_record(b, m) != SR_OK) {
         fail(p, "%s", "cannot track an input offset (out of memory or too many partitions)");
         return;
     }
@@ -541,13 +539,6 @@ static size_t kafka_props(const sr_config_t *cfg, sr_kafka_side_t side, sr_kafka
     return n;
 }
 
-static const char *kafka_bootstrap(const sr_config_t *cfg) {
-    for (size_t k = 0; k < cfg->n_kafka; k++)
-        if (strcmp(cfg->kafka[k].key, "bootstrap.servers") == 0)
-            return cfg->kafka[k].value;
-    return NULL;
-}
-
 sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errstr_size) {
     sr_pipeline_t *p = calloc(1, sizeof *p);
     char **topics = NULL;
@@ -557,13 +548,12 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         return NULL;
     }
     p->cfg = cfg;
-    p->started_ms = sr_clock_mono_ms();
     sr_hist_init(&p->freshness);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
     p->framing = strcmp(cfg->io.input_format, "avro") == 0 ? SR_FRAMING_BARE : SR_FRAMING_CONFLUENT;
 
-    const char *bootstrap = kafka_bootstrap(cfg);
+    const char *bootstrap = sr_config_kafka_value(cfg, "bootstrap.servers");
     if (!bootstrap) {
         sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
                   "kafka.bootstrap.servers is not set: point it at a Kafka cluster, "
