@@ -122,4 +122,12 @@ float sr_churn_risk(const sr_churn_t *c, uint32_t u);
 
 size_t sr_churn_bytes_per_user(void);
 
+/* One user's slot (pending example, alert state, last risk) as opaque bytes
+ * of sr_churn_bytes_per_user() length, for moving a user to another engine of
+ * the same build; it holds no dense ids. reset: the slot of a new user (no
+ * example, no alert), so a user given up is never swept or alerted. */
+void sr_churn_user_save(const sr_churn_t *c, uint32_t u, void *out);
+void sr_churn_user_load(sr_churn_t *c, uint32_t u, const void *in);
+void sr_churn_user_reset(sr_churn_t *c, uint32_t u);
+
 #endif

@@ -87,7 +87,7 @@ typedef struct sr_engine_stats {
     uint64_t events;                    /* applied */
     uint64_t by_type[SR_EVENT__COUNT];  /* applied, by type; [UNKNOWN] = skipped */
     uint64_t rejected;                  /* sr_engine_apply() refused */
-    size_t users, items;
+    size_t users, items;                /* users: with state (forgotten ones not counted) */
     int64_t watermark_ms;
 } sr_engine_stats_t;
 
@@ -142,6 +142,32 @@ const char *sr_engine_user_id(const sr_engine_t *e, uint32_t user);
 uint32_t sr_engine_find_user(const sr_engine_t *e, const char *id, size_t len);
 uint32_t sr_engine_find_item(const sr_engine_t *e, const char *id, size_t len);
 const sr_profile_t *sr_engine_profile(const sr_engine_t *e, uint32_t user);
+
+/* ---- moving a user to another engine (partition handoff) ----
+ *
+ * A user's own state -- profile, MF row, churn slot -- as one opaque value,
+ * with every item and category it refers to spelled as a string, so another
+ * engine of the same build (whose dense ids differ) can take the user over.
+ * Item-side state (factors, neighbour lists, trending) and the churn model
+ * are not part of it: every engine keeps its own replica of those.
+ *
+ * export: writes the value into buf and returns its length; returns the
+ * length needed, writing nothing, if cap is smaller; 0 for a user without
+ * state. sr_engine_user_state_max() is always enough.
+ * import: creates or overwrites the user (its items are created if new);
+ * a value that does not parse, or comes from an engine with another mf.k,
+ * is refused with a reason and changes nothing.
+ * forget: gives the user's state up (profile, MF row, churn slot back to a
+ * new user's; no sweep, alert or recommendation for it). The dictionary
+ * keeps the id, so the user's dense id is reused if it comes back.
+ * user_slots: dense user ids handed out so far, with or without state;
+ * sr_engine_profile(e, u)->events == 0 marks a slot without state. */
+size_t sr_engine_user_state_max(const sr_engine_t *e);
+size_t sr_engine_export_user(const sr_engine_t *e, uint32_t user, uint8_t *buf, size_t cap);
+sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_id_len,
+                               const uint8_t *buf, size_t len, char *errstr, size_t errstr_size);
+void sr_engine_forget_user(sr_engine_t *e, uint32_t user);
+size_t sr_engine_user_slots(const sr_engine_t *e);
 
 /* Read access to the parts, for eval baselines, tests and inspection. */
 const sr_mf_t *sr_engine_mf(const sr_engine_t *e);

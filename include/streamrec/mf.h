@@ -79,6 +79,13 @@ const float *sr_mf_item_biases(const sr_mf_t *mf);
 size_t sr_mf_bytes_per_user(const sr_mf_t *mf);
 size_t sr_mf_bytes_per_item(const sr_mf_t *mf);
 
+/* One user's learned state -- the k factors and the AdaGrad accumulator --
+ * read out and written back whole (a user moving to another engine), and
+ * reset to the deterministic start row of id_hash (a user given up). */
+void sr_mf_user_get(const sr_mf_t *mf, uint32_t u, float *factors, float *accum);
+void sr_mf_user_set(sr_mf_t *mf, uint32_t u, const float *factors, float accum);
+void sr_mf_user_reset(sr_mf_t *mf, uint32_t u, uint64_t id_hash);
+
 /* Direct write access for tests and checkpoint restore. */
 float *sr_mf_user_row_mut(sr_mf_t *mf, uint32_t u);
 float *sr_mf_item_row_mut(sr_mf_t *mf, uint32_t i);

@@ -124,11 +124,8 @@ sr_err_t sr_churn_ensure_user(sr_churn_t *c, uint32_t u) {
         c->users = users;
         c->cap_users = cap;
     }
-    user_state_t *s = &c->users[c->n_users++];
-    memset(s, 0, sizeof *s);
-    s->pending_ms = NO_EXAMPLE;
-    s->next_example_min = INT32_MIN;
-    s->risk = -1.0f;
+    c->n_users++;
+    sr_churn_user_reset(c, u);
     return SR_OK;
 }
 
@@ -365,3 +362,19 @@ float sr_churn_risk(const sr_churn_t *c, uint32_t u) {
 }
 
 size_t sr_churn_bytes_per_user(void) { return sizeof(user_state_t); }
+
+void sr_churn_user_save(const sr_churn_t *c, uint32_t u, void *out) {
+    memcpy(out, &c->users[u], sizeof(user_state_t));
+}
+
+void sr_churn_user_load(sr_churn_t *c, uint32_t u, const void *in) {
+    memcpy(&c->users[u], in, sizeof(user_state_t));
+}
+
+void sr_churn_user_reset(sr_churn_t *c, uint32_t u) {
+    user_state_t *s = &c->users[u];
+    memset(s, 0, sizeof *s);
+    s->pending_ms = NO_EXAMPLE;
+    s->next_example_min = INT32_MIN;
+    s->risk = -1.0f;
+}

@@ -33,6 +33,7 @@ struct sr_engine {
     int64_t max_ts_ms;
     bool any_event;
     sr_engine_stats_t stats;
+    size_t n_forgotten; /* users in the dictionary whose state was given up */
     dirty_set_t dirty_users, dirty_items;
     /* flush outputs */
     sr_neighbour_t trending_snapshot[SR_TRENDING_MAX];
@@ -109,6 +110,18 @@ static sr_err_t dirty_add(dirty_set_t *d, uint32_t id) {
     return SR_OK;
 }
 
+static void dirty_remove(dirty_set_t *d, uint32_t id) {
+    if (id >= d->flag_cap || !d->flag[id])
+        return;
+    d->flag[id] = 0;
+    for (size_t k = 0; k < d->n; k++)
+        if (d->ids[k] == id) {
+            memmove(d->ids + k, d->ids + k + 1, (d->n - k - 1) * sizeof *d->ids);
+            d->n--;
+            return;
+        }
+}
+
 static void dirty_clear(dirty_set_t *d) {
     for (size_t k = 0; k < d->n; k++) d->flag[d->ids[k]] = 0;
     d->n = 0;
@@ -168,9 +181,11 @@ void sr_engine_destroy(sr_engine_t *e) {
     free(e);
 }
 
-static sr_err_t add_user(sr_engine_t *e, const sr_str_t *id, uint32_t *u) {
+static sr_err_t add_user(sr_engine_t *e, const sr_str_t *id, uint32_t *u, bool *added_out) {
     bool added;
     sr_err_t err = sr_intern_add(e->user_ids, id->ptr, id->len, u, &added);
+    if (added_out)
+        *added_out = err == SR_OK && added;
     if (err != SR_OK || !added)
         return err;
     if (*u >= e->n_profiles_cap) {
@@ -274,8 +289,11 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
     }
 
     uint32_t u, item = SR_PROFILE_NONE, category = SR_PROFILE_NONE;
-    if ((err = add_user(e, &ev->user_id, &u)) != SR_OK)
+    bool new_user;
+    if ((err = add_user(e, &ev->user_id, &u, &new_user)) != SR_OK)
         goto nomem;
+    if (!new_user && e->profiles[u].events == 0)
+        e->n_forgotten--; /* a user given up earlier starts over here */
     if (ev->item_id.len > 0 && (err = add_item(e, &ev->item_id, &item)) != SR_OK)
         goto nomem;
     if (ev->category_id.len > 0 &&
@@ -478,7 +496,7 @@ const sr_churn_label_t *sr_engine_take_labels(sr_engine_t *e, size_t *n) {
 
 void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out) {
     *out = e->stats;
-    out->users = sr_intern_count(e->user_ids);
+    out->users = sr_intern_count(e->user_ids) - e->n_forgotten;
     out->items = sr_intern_count(e->item_ids);
     out->watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
 }
@@ -511,3 +529,183 @@ const sr_sim_t *sr_engine_sim(const sr_engine_t *e) { return e->sim; }
 const sr_trending_t *sr_engine_trending(const sr_engine_t *e) { return e->trending; }
 const sr_churn_t *sr_engine_churn(const sr_engine_t *e) { return e->churn; }
 const sr_engine_config_t *sr_engine_config(const sr_engine_t *e) { return &e->cfg; }
+
+/* ---- moving a user between engines -------------------------------------
+ *
+ * Layout (host byte order: both ends run the same build):
+ *   u32 magic "SRU1", u16 k, u16 profile bytes, u16 churn bytes, u16 refs
+ *   the profile as it is, the churn slot, k factors and the accumulator
+ *   refs x (u16 length, bytes): the strings of every dense id the profile
+ *   holds, in ref order below, length 0 for none.
+ * The profile's dense ids are meaningless to another engine, so they travel
+ * as strings and are interned again (and patched in) on import. */
+
+#define USER_STATE_MAGIC 0x31555253u /* "SRU1" */
+#define USER_STATE_HEADER 12
+#define USER_REFS (SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX + SR_PROFILE_TOP_CATEGORIES)
+
+/* The profile's dense-id slots in ref order; is_category tells the dictionary. */
+static uint32_t *profile_ref(sr_profile_t *p, int r, bool *is_category) {
+    *is_category = r >= SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX;
+    if (r < SR_PROFILE_RECENT_MAX)
+        return &p->recent_item[r];
+    if (r < SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX)
+        return &p->purchased[r - SR_PROFILE_RECENT_MAX];
+    return &p->category[r - SR_PROFILE_RECENT_MAX - SR_PROFILE_PURCHASED_MAX];
+}
+
+/* Ring slots past the ring's length hold no item, whatever their bytes. */
+static bool ref_in_use(const sr_profile_t *p, int r) {
+    if (r < SR_PROFILE_RECENT_MAX)
+        return r < p->recent_len;
+    if (r < SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX)
+        return r - SR_PROFILE_RECENT_MAX < p->purchased_len;
+    return true;
+}
+
+static size_t user_state_fixed(const sr_engine_t *e) {
+    return USER_STATE_HEADER + sizeof(sr_profile_t) + sr_churn_bytes_per_user() +
+           ((size_t)e->cfg.mf.k + 1) * sizeof(float);
+}
+
+size_t sr_engine_user_state_max(const sr_engine_t *e) {
+    return user_state_fixed(e) + USER_REFS * (2 + SR_INTERN_MAX_LEN);
+}
+
+size_t sr_engine_export_user(const sr_engine_t *e, uint32_t user, uint8_t *buf, size_t cap) {
+    if (user >= sr_intern_count(e->user_ids) || e->profiles[user].events == 0)
+        return 0;
+    sr_profile_t p = e->profiles[user];
+    size_t need = user_state_fixed(e);
+    const char *ref[USER_REFS];
+    size_t ref_len[USER_REFS];
+    for (int r = 0; r < USER_REFS; r++) {
+        bool is_category;
+        uint32_t id = *profile_ref(&p, r, &is_category);
+        ref[r] = NULL;
+        ref_len[r] = 0;
+        if (id != SR_PROFILE_NONE && ref_in_use(&p, r))
+            ref[r] = sr_intern_str(is_category ? e->category_ids : e->item_ids, id, &ref_len[r]);
+        need += 2 + ref_len[r];
+    }
+    if (need > cap)
+        return need;
+    uint32_t magic = USER_STATE_MAGIC;
+    uint16_t head[4] = {(uint16_t)e->cfg.mf.k, (uint16_t)sizeof p,
+                        (uint16_t)sr_churn_bytes_per_user(), USER_REFS};
+    uint8_t *w = buf;
+    memcpy(w, &magic, 4);
+    memcpy(w + 4, head, sizeof head);
+    w += USER_STATE_HEADER;
+    memcpy(w, &p, sizeof p);
+    w += sizeof p;
+    sr_churn_user_save(e->churn, user, w);
+    w += sr_churn_bytes_per_user();
+    float accum;
+    sr_mf_user_get(e->mf, user, (float *)(void *)w, &accum);
+    w += (size_t)e->cfg.mf.k * sizeof(float);
+    memcpy(w, &accum, sizeof accum);
+    w += sizeof accum;
+    for (int r = 0; r < USER_REFS; r++) {
+        uint16_t len = (uint16_t)ref_len[r];
+        memcpy(w, &len, 2);
+        if (len)
+            memcpy(w + 2, ref[r], len);
+        w += 2 + len;
+    }
+    return need;
+}
+
+sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_id_len,
+                               const uint8_t *buf, size_t len, char *errstr,
+                               size_t errstr_size) {
+    sr_err_t err;
+    if ((err = check_id("user id", &(sr_str_t){user_id, user_id_len}, true, errstr,
+                        errstr_size)) != SR_OK)
+        return err;
+    size_t fixed = user_state_fixed(e);
+    uint32_t magic;
+    uint16_t head[4];
+    if (len < fixed)
+        return sr_seterr(SR_ERR_TRUNCATED, errstr, errstr_size,
+                         "user state of %zu bytes, shorter than its %zu-byte fixed part", len, fixed);
+    memcpy(&magic, buf, 4);
+    memcpy(head, buf + 4, sizeof head);
+    if (magic != USER_STATE_MAGIC || head[0] != e->cfg.mf.k || head[1] != sizeof(sr_profile_t) ||
+        head[2] != sr_churn_bytes_per_user() || head[3] != USER_REFS)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "user state from another format or model (mf.k %u, here %d)",
+                         (unsigned)head[0], e->cfg.mf.k);
+    sr_profile_t p;
+    const uint8_t *rd = buf + USER_STATE_HEADER;
+    memcpy(&p, rd, sizeof p);
+    if (p.events == 0 || p.recent_len > SR_PROFILE_RECENT_MAX ||
+        p.recent_head >= SR_PROFILE_RECENT_MAX || p.purchased_len > SR_PROFILE_PURCHASED_MAX ||
+        p.purchased_head >= SR_PROFILE_PURCHASED_MAX)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size, "user state: profile out of range");
+    const uint8_t *churn_slot = rd + sizeof p;
+    const uint8_t *mf_row = churn_slot + sr_churn_bytes_per_user();
+
+    /* Every reference is checked before any is interned: a bad value changes nothing. */
+    sr_str_t ref[USER_REFS];
+    const uint8_t *refs = buf + fixed, *end = buf + len;
+    for (int r = 0; r < USER_REFS; r++) {
+        uint16_t n;
+        if (end - refs < 2 || (memcpy(&n, refs, 2), (size_t)(end - refs - 2) < n))
+            return sr_seterr(SR_ERR_TRUNCATED, errstr, errstr_size,
+                             "user state: reference %d cut short", r);
+        ref[r] = (sr_str_t){(const char *)refs + 2, n};
+        refs += 2 + n;
+        if ((err = check_id("user state: a reference", &ref[r], false, errstr, errstr_size)) != SR_OK)
+            return err;
+    }
+    if (refs != end)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "user state: %zu bytes after the last reference", (size_t)(end - refs));
+    uint32_t ids[USER_REFS];
+    for (int r = 0; r < USER_REFS; r++) {
+        /* an unused ring slot is 0, as in a new profile: equal state, equal bytes */
+        ids[r] = ref_in_use(&p, r) ? SR_PROFILE_NONE : 0;
+        if (ref[r].len == 0)
+            continue;
+        bool is_category;
+        profile_ref(&p, r, &is_category);
+        err = is_category ? sr_intern_add(e->category_ids, ref[r].ptr, ref[r].len, &ids[r], NULL)
+                          : add_item(e, &ref[r], &ids[r]);
+        if (err != SR_OK)
+            return sr_seterr(err, errstr, errstr_size, "user state: %s", sr_err_name(err));
+    }
+
+    uint32_t u;
+    bool added;
+    if ((err = add_user(e, &(sr_str_t){user_id, user_id_len}, &u, &added)) != SR_OK)
+        return sr_seterr(err, errstr, errstr_size, "user state: %s", sr_err_name(err));
+    if (!added && e->profiles[u].events == 0)
+        e->n_forgotten--;
+    for (int r = 0; r < USER_REFS; r++) {
+        bool is_category;
+        *profile_ref(&p, r, &is_category) = ids[r];
+    }
+    e->profiles[u] = p;
+    sr_churn_user_load(e->churn, u, churn_slot);
+    float accum;
+    memcpy(&accum, mf_row + (size_t)e->cfg.mf.k * sizeof(float), sizeof accum);
+    float factors[SR_MF_MAX_K];
+    memcpy(factors, mf_row, (size_t)e->cfg.mf.k * sizeof(float));
+    sr_mf_user_set(e->mf, u, factors, accum);
+    return SR_OK;
+}
+
+void sr_engine_forget_user(sr_engine_t *e, uint32_t user) {
+    if (user >= sr_intern_count(e->user_ids) || e->profiles[user].events == 0)
+        return;
+    size_t len;
+    const char *id = sr_intern_str(e->user_ids, user, &len);
+    sr_profile_init(&e->profiles[user]);
+    sr_churn_user_reset(e->churn, user);
+    sr_mf_user_reset(e->mf, user, sr_hash_bytes(id, len, 0));
+    dirty_remove(&e->dirty_users, user);
+    e->n_forgotten++;
+}
+
+size_t sr_engine_user_slots(const sr_engine_t *e) { return sr_intern_count(e->user_ids); }

@@ -79,6 +79,17 @@ void sr_mf_destroy(sr_mf_t *mf) {
     free(mf);
 }
 
+/* Row r's start: small random factors from seed, a fresh accumulator. */
+static void row_init(table_t *t, size_t r, int k, float init_scale, uint64_t seed) {
+    float *row = t->factors + r * (size_t)k;
+    uint64_t state = seed;
+    for (int f = 0; f < k; f++)
+        row[f] = init_scale * sr_rng_symmetric(&state);
+    t->accum[r] = ADAGRAD_INIT;
+    if (t->bias)
+        t->bias[r] = 0.0f;
+}
+
 static sr_err_t table_append(table_t *t, int k, bool with_bias, float init_scale,
                              uint64_t seed) {
     if (t->n == t->cap) {
@@ -99,13 +110,7 @@ static sr_err_t table_append(table_t *t, int k, bool with_bias, float init_scale
         }
         t->cap = cap;
     }
-    float *row = t->factors + t->n * (size_t)k;
-    uint64_t state = seed;
-    for (int f = 0; f < k; f++)
-        row[f] = init_scale * sr_rng_symmetric(&state);
-    t->accum[t->n] = ADAGRAD_INIT;
-    if (with_bias)
-        t->bias[t->n] = 0.0f;
+    row_init(t, t->n, k, init_scale, seed);
     t->n++;
     return SR_OK;
 }
@@ -238,4 +243,20 @@ size_t sr_mf_bytes_per_user(const sr_mf_t *mf) {
 }
 size_t sr_mf_bytes_per_item(const sr_mf_t *mf) {
     return (size_t)mf->cfg.k * sizeof(float) + 2 * sizeof(float);
+}
+
+void sr_mf_user_get(const sr_mf_t *mf, uint32_t u, float *factors, float *accum) {
+    memcpy(factors, mf->users.factors + (size_t)u * (size_t)mf->cfg.k,
+           (size_t)mf->cfg.k * sizeof *factors);
+    *accum = mf->users.accum[u];
+}
+
+void sr_mf_user_set(sr_mf_t *mf, uint32_t u, const float *factors, float accum) {
+    memcpy(mf->users.factors + (size_t)u * (size_t)mf->cfg.k, factors,
+           (size_t)mf->cfg.k * sizeof *factors);
+    mf->users.accum[u] = accum;
+}
+
+void sr_mf_user_reset(sr_mf_t *mf, uint32_t u, uint64_t id_hash) {
+    row_init(&mf->users, u, mf->cfg.k, mf->cfg.init_scale, id_hash ^ mf->cfg.seed);
 }
