@@ -50,6 +50,8 @@ typedef struct sr_io_config {
     char *output_reco_topic;   /* default reco.updates */
     char *output_churn_topic;  /* default churn.alerts */
     char *dlq_topic;           /* default: <first input topic>.dlq */
+    bool state_handoff;        /* move users' state with their partitions */
+    char *state_changelog_topic; /* default: <input.group.id>-user-state */
     int batch_max_ms;
     int batch_max_users;
     char *http_listen;         /* host:port, empty = off */
@@ -96,6 +98,10 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
 const char *sr_config_kafka_value(const sr_config_t *cfg, const char *key);
 
 const char *sr_config_dlq_topic(const sr_config_t *cfg, char *buf, size_t buf_size);
+
+/* The user-state changelog topic: state.changelog.topic, or
+ * "<input.group.id>-user-state" written to buf; NULL if buf is too small. */
+const char *sr_config_changelog_topic(const sr_config_t *cfg, char *buf, size_t buf_size);
 
 /* The reference table (Markdown: key, default, description), for
  * --help-config and the README. */

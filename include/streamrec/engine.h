@@ -110,7 +110,8 @@ void sr_engine_destroy(sr_engine_t *e);
 
 /* Applies one event. Events of type UNKNOWN (or out of range) are counted
  * and skipped (SR_OK). An event the engine cannot take -- no user id, an id
- * over SR_INTERN_MAX_LEN bytes -- is counted and refused with SR_ERR_BAD_FIELD
+ * over SR_INTERN_MAX_LEN bytes or with a NUL byte -- is counted and refused
+ * with SR_ERR_BAD_FIELD
  * and a reason, and changes no state. */
 sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size);
 

@@ -22,8 +22,10 @@
  * The caller's passthrough properties are applied after these, so the user
  * wins (except rebalance and log callbacks, which this module owns).
  *
- * Rebalances: on_assign is called after the partitions were (incrementally)
- * assigned, on_revoke BEFORE they are unassigned, both on the poll thread
+ * Rebalances: on_assign is called just BEFORE the partitions are
+ * (incrementally) assigned, and may set a partition's offset in the list to
+ * where it should start (left RD_KAFKA_OFFSET_INVALID, it starts at the
+ * committed offset); on_revoke BEFORE they are unassigned; both on the poll thread
  * from inside sr_kafka_in_poll() (or sr_kafka_in_close()). on_revoke is the
  * app's last chance to flush what it has in flight for those partitions and
  * sr_kafka_in_store() their offsets: right after it returns, the stored
@@ -76,8 +78,9 @@
 
 #include "streamrec/kafka_common.h"
 
-/* Rebalance listener: parts is borrowed for the duration of the call. */
+/* Rebalance listeners: parts is borrowed for the duration of the call. */
 typedef void sr_kafka_in_rebalance_fn(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+typedef void sr_kafka_in_assign_fn(void *opaque, rd_kafka_topic_partition_list_t *parts);
 
 typedef struct sr_kafka_in_config {
     const char *bootstrap;          /* bootstrap.servers, required */
@@ -86,7 +89,7 @@ typedef struct sr_kafka_in_config {
     size_t n_topics;
     const sr_kafka_kv_t *props;     /* passthrough, applied after our defaults */
     size_t n_props;
-    sr_kafka_in_rebalance_fn *on_assign; /* optional */
+    sr_kafka_in_assign_fn *on_assign;    /* optional */
     sr_kafka_in_rebalance_fn *on_revoke; /* optional */
     sr_kafka_log_fn *on_log;        /* optional; NULL = librdkafka's stderr logger */
     void *opaque;                   /* passed to every callback */

@@ -223,7 +223,7 @@ int sr_cmd_demo(int argc, char **argv) {
     sr_cli_install_stop_signals(&d.stop);
 
     /* Kafka: the mock cluster, with the topics the daemon reads and writes. */
-    char dlq[256], first_topic[256];
+    char dlq[256], first_topic[256], changelog[300];
     snprintf(first_topic, sizeof first_topic, "%.*s", (int)strcspn(cfg.io.input_topics, ","),
              cfg.io.input_topics);
     if (!(mock = sr_kafka_mock_new(1, errstr, sizeof errstr)) ||
@@ -232,6 +232,8 @@ int sr_cmd_demo(int argc, char **argv) {
         sr_kafka_mock_create_topic(mock, cfg.io.output_churn_topic, 1, errstr, sizeof errstr) ||
         sr_kafka_mock_create_topic(mock, sr_config_dlq_topic(&cfg, dlq, sizeof dlq), 1, errstr,
                                    sizeof errstr) ||
+        sr_kafka_mock_create_topic(mock, sr_config_changelog_topic(&cfg, changelog, sizeof changelog),
+                                   INPUT_PARTITIONS, errstr, sizeof errstr) ||
         sr_config_set(&cfg, "kafka.bootstrap.servers", sr_kafka_mock_bootstrap(mock), "demo",
                       errstr, sizeof errstr)) {
         fprintf(stderr, "streamrec demo: embedded Kafka: %s\n", errstr);

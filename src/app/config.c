@@ -231,6 +231,11 @@ static const conf_prop_t props[] = {
      .def = "churn.alerts", .desc = "topic of churn alerts"},
     {.name = "dlq.topic", AS_STRING(io.dlq_topic), .def = "",
      .desc = "dead-letter topic for undecodable input; empty: the first input topic with .dlq appended"},
+    {.name = "state.handoff", AS_BOOL(io.state_handoff), .def = "true",
+     .desc = "when a partition moves to another instance, its users' state moves with it "
+             "through state.changelog.topic"},
+    {.name = "state.changelog.topic", AS_STRING(io.state_changelog_topic), .def = "",
+     .desc = "compacted topic with as many partitions as the input; empty: <input.group.id>-user-state"},
     {.name = "batch.max.ms", AS_INT(io.batch_max_ms), .min = 1, .max = 10000, .def = "20",
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,
@@ -837,6 +842,15 @@ const char *sr_config_dlq_topic(const sr_config_t *cfg, char *buf, size_t size) 
     return n >= 0 && (size_t)n < size ? buf : NULL;
 }
 
+const char *sr_config_changelog_topic(const sr_config_t *cfg, char *buf, size_t size) {
+    if (cfg->io.state_changelog_topic && cfg->io.state_changelog_topic[0] != '\0')
+        return cfg->io.state_changelog_topic;
+    if (!cfg->io.input_group_id)
+        return NULL;
+    int n = snprintf(buf, size, "%s-user-state", cfg->io.input_group_id);
+    return n >= 0 && (size_t)n < size ? buf : NULL;
+}
+
 static sr_err_t check_topics(const char *topics, char *errstr, size_t errstr_size) {
     char cut[SHOWN_VALUE_MAX + 4];
     for (const char *t = topics;;) {
@@ -885,6 +899,14 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
         return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
                          "dlq.topic: the dead-letter topic name would be longer than %d "
                          "characters; set dlq.topic",
+                         TOPIC_MAX_LEN);
+
+    char changelog[TOPIC_MAX_LEN + 16];
+    const char *changelog_topic = sr_config_changelog_topic(cfg, changelog, sizeof changelog);
+    if (!changelog_topic || strlen(changelog_topic) > TOPIC_MAX_LEN)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "state.changelog.topic: the changelog topic name would be longer than %d "
+                         "characters; set state.changelog.topic",
                          TOPIC_MAX_LEN);
 
     const sr_churn_config_t *churn = &cfg->engine.churn;

@@ -16,7 +16,10 @@
  * Backpressure: while more than a few batches wait for the sink, the
  * consumer is paused (and keeps polling, so it stays in the group).
  * Rebalance: before partitions are revoked, the open batch is closed and the
- * pipeline drains, so their offsets are stored in time.
+ * pipeline drains, so their offsets are stored in time; with state.handoff
+ * their users' state goes to the changelog topic, and a newly assigned
+ * partition's users are restored from it before its first record is read
+ * (see "partition handoff" in pipeline.c).
  *
  * A Kafka record that cannot be delivered after librdkafka's own retries
  * stops the pipeline with an error instead of acknowledging past it: after
@@ -44,6 +47,8 @@ typedef struct sr_pipeline_stats {
     uint64_t users, items;
     int paused;                /* consumer paused for backpressure */
     int partitions;            /* input partitions currently assigned */
+    uint64_t users_handed_off; /* users written to the changelog for their partition's next owner */
+    uint64_t users_restored;   /* users read back from the changelog on assignment */
 } sr_pipeline_stats_t;
 
 typedef struct sr_pipeline sr_pipeline_t;

@@ -19,7 +19,8 @@
 struct sr_kafka_in {
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue; /* the consumer queue, which the main queue is forwarded to */
-    sr_kafka_in_rebalance_fn *on_assign, *on_revoke;
+    sr_kafka_in_assign_fn *on_assign;
+    sr_kafka_in_rebalance_fn *on_revoke;
     sr_kafka_log_fn *on_log;
     void *opaque;
     bool paused; /* what the app asked for; applied to every new assignment */
@@ -192,6 +193,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         in->synced = true;
+        /* Before the assign: the app may choose where each partition starts. */
+        if (in->on_assign)
+            in->on_assign(in->opaque, parts);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -203,8 +207,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             apply_pause(in, parts, "newly assigned");
         emit(in, 6, RD_KAFKA_RESP_ERR_NO_ERROR, "REBALANCE", "%s assign of %d partition(s)%s",
              cooperative ? "incremental" : "eager", parts->cnt, in->paused ? " (paused)" : "");
-        if (in->on_assign)
-            in->on_assign(in->opaque, parts);
         break;
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:

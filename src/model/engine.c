@@ -228,6 +228,9 @@ static sr_err_t check_id(const char *field, const sr_str_t *s, bool required,
         return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
                          "%s is %zu bytes, over the %d-byte limit", field, s->len,
                          SR_INTERN_MAX_LEN);
+    /* Ids are keys in Redis, Kafka and C strings: a NUL byte would cut them short. */
+    if (memchr(s->ptr, '\0', s->len))
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size, "%s contains a NUL byte", field);
     return SR_OK;
 }
 

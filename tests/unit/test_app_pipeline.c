@@ -4,7 +4,8 @@
  * Click events (and two malformed records) go into the input topic; the
  * pipeline runs until it has seen them all and is stopped like a signal
  * would stop it; then Redis, the output topics, the DLQ and the committed
- * offsets are checked. */
+ * offsets are checked. A second test moves a partition between two
+ * pipelines of one group and checks every user's state moved with it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,9 +21,12 @@
 
 #include "app/pipeline.h"
 #include "streamrec/avro_codec.h"
+#include "streamrec/engine.h"
+#include "streamrec/intern.h"
 #include "streamrec/kafka_in.h"
 #include "streamrec/kafka_mock.h"
 #include "streamrec/kafka_out.h"
+#include "streamrec/kafka_restore.h"
 #include "streamrec/redis_spawn.h"
 
 #define USERS 20
@@ -30,6 +34,7 @@
 #define VALID (USERS * VIEWS_PER_USER)
 #define MALFORMED 2
 #define TIMEOUT_S 60
+#define CHANGELOG "streamrec-user-state"
 
 typedef struct fixture {
     sr_kafka_mock_t *mock;
@@ -51,6 +56,7 @@ static int setup(void **state) {
         sr_kafka_mock_create_topic(f->mock, "reco.updates", 2, errstr, sizeof errstr) ||
         sr_kafka_mock_create_topic(f->mock, "churn.alerts", 1, errstr, sizeof errstr) ||
         sr_kafka_mock_create_topic(f->mock, "clicks.dlq", 1, errstr, sizeof errstr) ||
+        sr_kafka_mock_create_topic(f->mock, CHANGELOG, 2, errstr, sizeof errstr) ||
         !(f->redis = sr_redis_spawn_new(NULL, errstr, sizeof errstr))) {
         fprintf(stderr, "setup: %s\n", errstr);
         return -1;
@@ -87,7 +93,8 @@ static int teardown(void **state) {
 /* User u views six items in order, a second apart, starting at i(u % 5):
  * overlapping co-viewed chains the engine turns into neighbours, so every
  * user ends with recommendations of items they have not seen. */
-static void produce_input(fixture_t *f, int first_user, int users, int views, bool malformed) {
+static void produce_views(fixture_t *f, int first_user, int users, int first_view, int views,
+                          bool malformed) {
     char errstr[512];
     sr_kafka_out_config_t ocfg = {.bootstrap = sr_kafka_mock_bootstrap(f->mock)};
     sr_kafka_out_t *out = sr_kafka_out_new(&ocfg, errstr, sizeof errstr);
@@ -97,7 +104,7 @@ static void produce_input(fixture_t *f, int first_user, int users, int views, bo
     uint8_t buf[1024];
     int64_t t0 = 1767225600000LL;
     for (int u = first_user; u < first_user + users; u++)
-        for (int v = 0; v < views; v++) {
+        for (int v = first_view; v < first_view + views; v++) {
             char user[16], item[16], id[32];
             snprintf(user, sizeof user, "u%d", u);
             snprintf(item, sizeof item, "i%d", u % 5 + v);
@@ -129,8 +136,13 @@ flush:
     sr_kafka_out_destroy(out);
 }
 
+static void produce_input(fixture_t *f, int first_user, int users, int views, bool malformed) {
+    produce_views(f, first_user, users, 0, views, malformed);
+}
+
 typedef struct runner {
     sr_pipeline_t *p;
+    pthread_t thread;
     volatile sig_atomic_t stop;
     sr_err_t result;
     char errstr[512];
@@ -142,31 +154,42 @@ static void *run_pipeline(void *arg) {
     return NULL;
 }
 
+static void start_pipeline(fixture_t *f, runner_t *r) {
+    char errstr[512];
+    memset(r, 0, sizeof *r);
+    if (!(r->p = sr_pipeline_new(&f->cfg, errstr, sizeof errstr)))
+        fail_msg("sr_pipeline_new: %s", errstr);
+    assert_int_equal(pthread_create(&r->thread, NULL, run_pipeline, r), 0);
+}
+
+/* Stops a pipeline as SIGTERM would and returns its final counters. */
+static void stop_pipeline(runner_t *r, sr_pipeline_stats_t *final) {
+    r->stop = 1;
+    pthread_join(r->thread, NULL);
+    sr_pipeline_stats(r->p, final);
+    sr_pipeline_destroy(r->p);
+    if (r->result != SR_OK)
+        fail_msg("sr_pipeline_run: %s", r->errstr);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 /* Runs a pipeline until `done` says so (done NULL: for max_s), then stops
  * it as SIGTERM would. */
 static void run_until(fixture_t *f, bool (*done)(const sr_pipeline_stats_t *), double max_s,
                       sr_pipeline_stats_t *final) {
-    runner_t r = {0};
-    char errstr[512];
-    r.p = sr_pipeline_new(&f->cfg, errstr, sizeof errstr);
-    if (!r.p)
-        fail_msg("sr_pipeline_new: %s", errstr);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, run_pipeline, &r), 0);
-    double start = now_s();
-    for (;;) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+    runner_t r;
+    start_pipeline(f, &r);
+    for (double start = now_s(); now_s() - start < max_s;) {
+        sleep_ms(50);
         sr_pipeline_stats(r.p, final);
-        double waited = now_s() - start;
-        if ((done && done(final)) || waited > max_s)
+        if (done && done(final))
             break;
     }
-    r.stop = 1;
-    pthread_join(t, NULL);
-    sr_pipeline_stats(r.p, final);
-    sr_pipeline_destroy(r.p);
-    assert_int_equal(r.result, SR_OK);
+    stop_pipeline(&r, final);
 }
 
 static bool saw_everything(const sr_pipeline_stats_t *s) {
@@ -291,6 +314,8 @@ static void test_pipeline_events_to_redis_kafka_and_dlq_then_commit(void **state
     assert_int_equal(st.dead_letters, MALFORMED);
     assert_int_equal(st.users, USERS);
     assert_true(st.recos_written >= USERS);
+    /* stopping gave up every partition: all users went to the changelog */
+    assert_int_equal(st.users_handed_off, USERS);
     check_redis(f);
     check_outputs(f);
 
@@ -301,11 +326,121 @@ static void test_pipeline_events_to_redis_kafka_and_dlq_then_commit(void **state
     run_until(f, saw_three, TIMEOUT_S, &again);
     assert_int_equal(again.records_in, 3);
     assert_int_equal(again.events_applied, 3);
+    /* and took the first run's users back from the changelog */
+    assert_int_equal(again.users_restored, USERS);
+    assert_int_equal(again.users, USERS + 1);
+}
+
+static void import_record(void *opaque, const rd_kafka_message_t *m) {
+    char errstr[256];
+    if (m->key_len > 0 && ((const char *)m->key)[0] == '\0')
+        return; /* a position record, not a user */
+    if (sr_engine_import_user(opaque, m->key, m->key_len, m->payload, m->len, errstr,
+                              sizeof errstr) != SR_OK)
+        fail_msg("changelog record at offset %lld: %s", (long long)m->offset, errstr);
+}
+
+/* The changelog read back into a fresh engine: every user's last record. */
+static sr_engine_t *changelog_engine(fixture_t *f) {
+    char errstr[512];
+    sr_engine_t *e = sr_engine_new(&f->cfg.engine, errstr, sizeof errstr);
+    sr_kafka_restore_t *r = sr_kafka_restore_new(sr_kafka_mock_bootstrap(f->mock), NULL, 0,
+                                                 errstr, sizeof errstr);
+    assert_non_null(e);
+    assert_non_null(r);
+    const int32_t partitions[] = {0, 1};
+    if (sr_kafka_restore_read(r, CHANGELOG, partitions, 2, 20000, import_record, e, NULL, errstr,
+                              sizeof errstr) != SR_OK)
+        fail_msg("reading the changelog: %s", errstr);
+    sr_kafka_restore_destroy(r);
+    return e;
+}
+
+static bool both_assigned(runner_t *a, runner_t *b) {
+    sr_pipeline_stats_t sa, sb;
+    sr_pipeline_stats(a->p, &sa);
+    sr_pipeline_stats(b->p, &sb);
+    return sa.partitions == 1 && sb.partitions == 1;
+}
+
+static uint64_t applied(runner_t *a, runner_t *b) {
+    sr_pipeline_stats_t sa, sb;
+    sr_pipeline_stats(a->p, &sa);
+    sr_pipeline_stats(b->p, &sb);
+    return sa.events_applied + sb.events_applied;
+}
+
+static void wait_for(bool ok, const char *what) {
+    if (!ok)
+        fail_msg("timed out waiting for %s", what);
+}
+
+/* Two pipelines in one group. A alone reads the first half of every user's
+ * views; B joins and takes one of the two partitions (cooperative-sticky);
+ * the second half follows. No user may lose or repeat an event: each one's
+ * recommendation sequence in Redis is its total event count, and the
+ * changelog (written as each pipeline gave its partitions up) holds every
+ * user's whole history. */
+static void test_rebalance_moves_user_state_with_the_partition(void **state) {
+    fixture_t *f = *state;
+    const int half = VIEWS_PER_USER;
+    produce_views(f, 0, USERS, 0, half, false);
+    runner_t a, b;
+    start_pipeline(f, &a);
+    double start = now_s();
+    while (applied(&a, &a) / 2 < VALID && now_s() - start < TIMEOUT_S) sleep_ms(50);
+    wait_for(applied(&a, &a) / 2 == VALID, "the first half in A");
+
+    start_pipeline(f, &b);
+    while (!both_assigned(&a, &b) && now_s() - start < 2 * TIMEOUT_S) sleep_ms(50);
+    wait_for(both_assigned(&a, &b), "one partition each");
+    sr_pipeline_stats_t sa, sb;
+    sr_pipeline_stats(a.p, &sa);
+    sr_pipeline_stats(b.p, &sb);
+    assert_true(sa.users_handed_off > 0 && sa.users_handed_off < USERS);
+    assert_int_equal(sb.users_restored, sa.users_handed_off);
+    assert_int_equal(sa.users + sb.users, USERS); /* each user in one place */
+
+    produce_views(f, 0, USERS, half, half, false);
+    while (applied(&a, &b) < 2 * VALID && now_s() - start < 3 * TIMEOUT_S) sleep_ms(50);
+    wait_for(applied(&a, &b) == 2 * VALID, "the second half");
+    stop_pipeline(&b, &sb);
+    stop_pipeline(&a, &sa);
+    assert_int_equal(sa.events_applied + sb.events_applied, 2 * VALID);
+
+    redisContext *c = redisConnect("127.0.0.1", sr_redis_spawn_port(f->redis));
+    assert_non_null(c);
+    sr_engine_t *e = changelog_engine(f);
+    for (int u = 0; u < USERS; u++) {
+        char key[32], want[32];
+        snprintf(key, sizeof key, "reco:{u%d}", u);
+        redisReply *reply = redis_cmd(c, "GET %s", key);
+        assert_int_equal(reply->type, REDIS_REPLY_STRING);
+        snprintf(want, sizeof want, "\"seq\":%d", 2 * half);
+        if (!strstr(reply->str, want))
+            fail_msg("%s has not seen all %d events: %s", key, 2 * half, reply->str);
+        freeReplyObject(reply);
+
+        snprintf(key, sizeof key, "u%d", u);
+        uint32_t id = sr_engine_find_user(e, key, strlen(key));
+        assert_int_not_equal(id, SR_INTERN_NONE);
+        const sr_profile_t *p = sr_engine_profile(e, id);
+        assert_int_equal(p->events, 2 * half);
+        assert_int_equal(p->counts[SR_EVENT_VIEW], 2 * half);
+        /* the newest recent item is the user's last view */
+        snprintf(want, sizeof want, "i%d", u % 5 + 2 * half - 1);
+        assert_string_equal(sr_engine_item_id(e, p->recent_item[p->recent_head]), want);
+    }
+    sr_engine_destroy(e);
+    redisFree(c);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipeline_events_to_redis_kafka_and_dlq_then_commit),
+        cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebalance_moves_user_state_with_the_partition, setup,
+                                        teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,12 +222,37 @@ static void test_bad_values_are_refused_and_change_nothing(void **state) {
     sr_engine_destroy(other_k);
 }
 
+/* The changelog keys its position records with a leading NUL byte: no user
+ * id may have one (nor any other id: they all become C strings and keys). */
+static void test_ids_with_a_nul_byte_are_refused(void **state) {
+    (void)state;
+    sr_engine_t *e = new_engine(32);
+    sr_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.user_id = (sr_str_t){"\0position:clicks", 17};
+    ev.item_id = sr_str_c("i1");
+    ev.type = SR_EVENT_VIEW;
+    ev.ts_ms = T0;
+    char errstr[256] = "";
+    assert_int_equal(sr_engine_apply(e, &ev, errstr, sizeof errstr), SR_ERR_BAD_FIELD);
+    assert_non_null(strstr(errstr, "NUL"));
+    ev.user_id = sr_str_c("u1");
+    ev.item_id = (sr_str_t){"i\0", 2};
+    assert_int_equal(sr_engine_apply(e, &ev, errstr, sizeof errstr), SR_ERR_BAD_FIELD);
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.users, 0);
+    assert_int_equal(st.rejected, 2);
+    sr_engine_destroy(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moved_user_is_the_same_user),
         cmocka_unit_test(test_round_trip_restores_the_bytes),
         cmocka_unit_test(test_forgotten_user_has_no_state_and_no_outputs),
         cmocka_unit_test(test_bad_values_are_refused_and_change_nothing),
+        cmocka_unit_test(test_ids_with_a_nul_byte_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

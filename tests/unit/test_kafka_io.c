@@ -99,7 +99,7 @@ static void on_delivery(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err)
         f->delivery_calls[id]++;
 }
 
-static void on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
+static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
     member_t *m = opaque;
     m->assign_calls++;
     for (int i = 0; i < parts->cnt; i++) {
