@@ -29,6 +29,7 @@
 
 #include "streamrec/engine.h"
 #include "streamrec/err.h"
+#include "streamrec/kafka_common.h"
 
 typedef enum { SR_KAFKA_BOTH = 0, SR_KAFKA_CONSUMER, SR_KAFKA_PRODUCER } sr_kafka_side_t;
 
@@ -93,11 +94,18 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
 /* The dead-letter topic: dlq.topic, or "<first input topic>.dlq" written to
  * buf (256 bytes hold any valid one). Returns dlq.topic's string, buf, or
  * NULL if there is no input topic or buf is too small. */
+const char *sr_config_dlq_topic(const sr_config_t *cfg, char *buf, size_t buf_size);
+
 /* The value of a kafka.* passthrough property (key without the prefix, e.g.
  * "bootstrap.servers"), whichever side it was set for; NULL if unset. */
 const char *sr_config_kafka_value(const sr_config_t *cfg, const char *key);
 
-const char *sr_config_dlq_topic(const sr_config_t *cfg, char *buf, size_t buf_size);
+/* The passthrough properties of one client (side SR_KAFKA_CONSUMER or
+ * SR_KAFKA_PRODUCER), in the order to apply them: every kafka.X first, then
+ * every kafka.<side>.X, so the more specific setting wins. out needs room
+ * for cfg->n_kafka entries; its strings are borrowed from cfg. Returns how
+ * many were written. */
+size_t sr_config_kafka_props(const sr_config_t *cfg, sr_kafka_side_t side, sr_kafka_kv_t *out);
 
 /* The user-state changelog topic: state.changelog.topic, or
  * "<input.group.id>-user-state" written to buf; NULL if buf is too small. */

@@ -1007,3 +1007,16 @@ const char *sr_config_kafka_value(const sr_config_t *cfg, const char *key) {
             return cfg->kafka[k].value;
     return NULL;
 }
+
+size_t sr_config_kafka_props(const sr_config_t *cfg, sr_kafka_side_t side, sr_kafka_kv_t *out) {
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < cfg->n_kafka; k++) {
+            const sr_kafka_prop_t *pr = &cfg->kafka[k];
+            if ((pass == 0 && pr->side == SR_KAFKA_BOTH) || (pass == 1 && pr->side == side)) {
+                out[n].key = pr->key;
+                out[n++].value = pr->value;
+            }
+        }
+    return n;
+}

@@ -804,20 +804,6 @@ static char *read_file(const char *path, char *errstr, size_t errstr_size) {
     return text;
 }
 
-/* kafka.X, then kafka.<side>.X: the more specific setting is applied last. */
-static size_t kafka_props(const sr_config_t *cfg, sr_kafka_side_t side, sr_kafka_kv_t *out) {
-    size_t n = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t k = 0; k < cfg->n_kafka; k++) {
-            const sr_kafka_prop_t *pr = &cfg->kafka[k];
-            if ((pass == 0 && pr->side == SR_KAFKA_BOTH) || (pass == 1 && pr->side == side)) {
-                out[n].key = pr->key;
-                out[n++].value = pr->value;
-            }
-        }
-    return n;
-}
-
 sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errstr_size) {
     sr_pipeline_t *p = calloc(1, sizeof *p);
     char **topics = NULL;
@@ -880,7 +866,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     if (!props)
         goto nomem;
     sr_kafka_out_config_t ocfg = {.bootstrap = bootstrap, .props = props,
-                                  .n_props = kafka_props(cfg, SR_KAFKA_PRODUCER, props),
+                                  .n_props = sr_config_kafka_props(cfg, SR_KAFKA_PRODUCER, props),
                                   .on_delivery = on_delivery, .opaque = p};
     if (!(p->out = sr_kafka_out_new(&ocfg, errstr, errstr_size)))
         goto fail;
@@ -897,7 +883,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         topics[n_topics++] = t;
     sr_kafka_in_config_t icfg = {.bootstrap = bootstrap, .group_id = cfg->io.input_group_id,
                                  .topics = topics, .n_topics = n_topics, .props = props,
-                                 .n_props = kafka_props(cfg, SR_KAFKA_CONSUMER, props),
+                                 .n_props = sr_config_kafka_props(cfg, SR_KAFKA_CONSUMER, props),
                                  .on_assign = on_assign, .on_revoke = on_revoke, .opaque = p};
     p->consumer_props = props; /* kept for the restore consumer; strings are cfg's */
     p->n_consumer_props = icfg.n_props;

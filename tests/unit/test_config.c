@@ -426,6 +426,28 @@ static void test_config_kafka_keys_pass_through_with_sides_and_replacement(void 
     sr_config_free(&cfg);
 }
 
+static void test_config_kafka_props_of_one_side_put_the_specific_ones_last(void **state) {
+    (void)state;
+    sr_config_t cfg;
+    char errstr[256] = "";
+    sr_config_init(&cfg);
+    assert_int_equal(sr_config_set(&cfg, "kafka.producer.linger.ms", "9", "-X", errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&cfg, "kafka.consumer.fetch.wait.max.ms", "5", "-X", errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&cfg, "kafka.linger.ms", "1", "-X", errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&cfg, "kafka.bootstrap.servers", "a:9092", "-X", errstr, sizeof errstr), SR_OK);
+    sr_kafka_kv_t props[4];
+    /* applied in order, so the producer's own linger.ms=9 wins over kafka.linger.ms=1 */
+    assert_int_equal(sr_config_kafka_props(&cfg, SR_KAFKA_PRODUCER, props), 3);
+    assert_string_equal(props[0].key, "linger.ms");
+    assert_string_equal(props[0].value, "1");
+    assert_string_equal(props[1].key, "bootstrap.servers");
+    assert_string_equal(props[2].key, "linger.ms");
+    assert_string_equal(props[2].value, "9");
+    assert_int_equal(sr_config_kafka_props(&cfg, SR_KAFKA_CONSUMER, props), 3);
+    assert_string_equal(props[2].key, "fetch.wait.max.ms");
+    sr_config_free(&cfg);
+}
+
 static void test_config_kafka_keys_in_a_file_pass_through(void **state) {
     (void)state;
     const char *path = write_conf("kafka.conf", "kafka.bootstrap.servers = localhost:9092\n"
@@ -667,6 +689,7 @@ int main(void) {
         cmocka_unit_test(test_config_env_bootstrap_servers_maps_to_kafka),
         cmocka_unit_test(test_config_every_key_has_a_distinct_env_name),
         cmocka_unit_test(test_config_kafka_keys_pass_through_with_sides_and_replacement),
+        cmocka_unit_test(test_config_kafka_props_of_one_side_put_the_specific_ones_last),
         cmocka_unit_test(test_config_kafka_keys_in_a_file_pass_through),
         cmocka_unit_test(test_config_durations_convert_to_ms),
         cmocka_unit_test(test_config_validate_catches_exit_above_enter),
