@@ -7,7 +7,6 @@
  * topic at a steady rate; the pipeline is the same one `streamrec run` uses. */
 #include <getopt.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +15,9 @@
 
 #include "cli.h"
 #include "pipeline.h"
-#include "streamrec/avro_codec.h"
+#include "producer.h"
 #include "streamrec/clock.h"
 #include "streamrec/kafka_mock.h"
-#include "streamrec/kafka_out.h"
 #include "streamrec/redis_sink.h"
 #include "streamrec/redis_spawn.h"
 #include "streamrec/synth.h"
@@ -35,8 +33,8 @@ typedef struct demo {
     double duration_s;    /* 0: until interrupted */
     volatile sig_atomic_t *stop;
     sr_pipeline_t *pipeline;
-    _Atomic uint64_t produced;
-    atomic_int generator_done;
+    sr_synth_t *stream;     /* the synthetic clickstream */
+    sr_producer_t *producer;
     char error[320];
 } demo_t;
 
@@ -59,43 +57,9 @@ static void *generator_main(void *arg) {
             break;
         sleep_s(0.05);
     }
-    sr_synth_t *synth = sr_synth_new(&d->synth, errstr, sizeof errstr);
-    sr_click_encoder_t *enc = sr_click_encoder_new(errstr, sizeof errstr);
-    sr_kafka_kv_t props[] = {{"linger.ms", "2"}};
-    sr_kafka_out_config_t ocfg = {.bootstrap = d->bootstrap, .props = props, .n_props = 1};
-    sr_kafka_out_t *out = synth && enc ? sr_kafka_out_new(&ocfg, errstr, sizeof errstr) : NULL;
-    if (!out) {
+    if (sr_producer_run(d->producer, sr_producer_synth_source, d->stream, d->stop, errstr,
+                        sizeof errstr) != SR_OK)
         snprintf(d->error, sizeof d->error, "generator: %s", errstr);
-        goto done;
-    }
-    uint8_t buf[4096];
-    sr_event_t ev;
-    double start = sr_clock_mono_s();
-    uint64_t n = 0;
-    while (!*d->stop && sr_synth_next(synth, &ev)) {
-        size_t len;
-        if (sr_click_encode(enc, &ev, SR_FRAMING_CONFLUENT, INPUT_SCHEMA_ID, buf, sizeof buf, &len,
-                            errstr, sizeof errstr) != SR_OK ||
-            sr_kafka_out_produce(out, d->topic, RD_KAFKA_PARTITION_UA, ev.user_id.ptr,
-                                 ev.user_id.len, buf, len, NULL, NULL, errstr,
-                                 sizeof errstr) != SR_OK) {
-            snprintf(d->error, sizeof d->error, "generator: %s", errstr);
-            break;
-        }
-        atomic_store_explicit(&d->produced, ++n, memory_order_relaxed);
-        if ((n & 255) == 0) {
-            sr_kafka_out_poll(out, 0);
-            double ahead = (double)n / d->rate - (sr_clock_mono_s() - start);
-            if (ahead > 0)
-                sleep_s(ahead);
-        }
-    }
-    sr_kafka_out_flush(out, 5000, NULL, 0);
-done:
-    sr_kafka_out_destroy(out);
-    sr_click_encoder_destroy(enc);
-    sr_synth_destroy(synth);
-    atomic_store(&d->generator_done, 1);
     return NULL;
 }
 
@@ -266,7 +230,12 @@ int sr_cmd_demo(int argc, char **argv) {
                 configured, cfg.io.redis_url);
     }
 
-    if (!(d.pipeline = sr_pipeline_new(&cfg, errstr, sizeof errstr))) {
+    sr_producer_config_t pcfg = {.bootstrap = d.bootstrap, .topic = d.topic,
+                                 .schema_id = INPUT_SCHEMA_ID,
+                                 .pace = {SR_PACE_RATE, d.rate}, .flush_timeout_ms = 5000};
+    if (!(d.pipeline = sr_pipeline_new(&cfg, errstr, sizeof errstr)) ||
+        !(d.stream = sr_synth_new(&d.synth, errstr, sizeof errstr)) ||
+        !(d.producer = sr_producer_new(&pcfg, errstr, sizeof errstr))) {
         fprintf(stderr, "streamrec demo: %s\n", errstr);
         goto done;
     }
@@ -296,6 +265,8 @@ int sr_cmd_demo(int argc, char **argv) {
 
     sr_pipeline_stats_t st;
     sr_pipeline_stats(d.pipeline, &st);
+    sr_producer_stats_t produced;
+    sr_producer_stats(d.producer, &produced);
     const sr_hist_t *fresh = sr_pipeline_freshness(d.pipeline);
     double secs = sr_clock_mono_s() - start;
     printf("\nstreamrec demo summary (%.0f s)\n"
@@ -308,7 +279,7 @@ int sr_cmd_demo(int argc, char **argv) {
            "  dead letters           %llu\n"
            "  freshness (produce -> Redis, whole run)\n"
            "                         p50 %llu ms  p99 %llu ms  p99.9 %llu ms\n",
-           secs, (unsigned long long)atomic_load(&d.produced),
+           secs, (unsigned long long)produced.produced,
            (unsigned long long)st.events_applied, secs > 0 ? st.events_applied / secs : 0,
            (unsigned long long)st.users, (unsigned long long)st.items,
            (unsigned long long)st.recos_written, cfg.io.output_reco_topic,
@@ -322,6 +293,8 @@ int sr_cmd_demo(int argc, char **argv) {
         rc = 1;
     }
 done:
+    sr_producer_destroy(d.producer);
+    sr_synth_destroy(d.stream);
     sr_pipeline_destroy(d.pipeline);
     sr_redis_spawn_destroy(redis);
     sr_kafka_mock_destroy(mock);
