@@ -5,7 +5,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cli.h"
 #include "streamrec/avro_codec.h"
 #include "streamrec/clock.h"
 #include "streamrec/kafka_out.h"
@@ -219,4 +221,57 @@ sr_err_t sr_producer_run(sr_producer_t *p, sr_event_source_fn *next, void *opaqu
     if (flushed != SR_OK)
         return sr_seterr(flushed, errstr, errstr_size, "%s", why);
     return SR_OK;
+}
+
+/* ---- the command-line front end ------------------------------------------ */
+
+const char *sr_producer_command_bootstrap(const char *cmd, const sr_config_t *cfg) {
+    const char *bootstrap = sr_config_kafka_value(cfg, "bootstrap.servers");
+    if (!bootstrap || !*bootstrap)
+        fprintf(stderr,
+                "streamrec %s: set kafka.bootstrap.servers (-X kafka.bootstrap.servers=HOST:PORT "
+                "or -c FILE)\n",
+                cmd);
+    return bootstrap && *bootstrap ? bootstrap : NULL;
+}
+
+int sr_producer_command(const char *cmd, const sr_config_t *cfg,
+                        const sr_producer_config_t *base, sr_event_source_fn *next,
+                        void *opaque) {
+    char errstr[512];
+    int rc = 1;
+    sr_producer_t *p = NULL;
+    sr_producer_config_t pcfg = *base;
+    if (!(pcfg.bootstrap = sr_producer_command_bootstrap(cmd, cfg)))
+        return 2;
+    sr_kafka_kv_t *props = calloc(cfg->n_kafka + 1, sizeof *props);
+    if (!props) {
+        fprintf(stderr, "streamrec %s: out of memory\n", cmd);
+        return 1;
+    }
+    pcfg.props = props;
+    pcfg.n_props = sr_config_kafka_props(cfg, SR_KAFKA_PRODUCER, props);
+    pcfg.progress = isatty(STDERR_FILENO) ? stderr : NULL;
+    if (!(p = sr_producer_new(&pcfg, errstr, sizeof errstr))) {
+        fprintf(stderr, "streamrec %s: %s\n", cmd, errstr);
+        goto done;
+    }
+    volatile sig_atomic_t *stop;
+    sr_cli_install_stop_signals(&stop);
+    double start_s = sr_clock_mono_s();
+    sr_err_t err = sr_producer_run(p, next, opaque, stop, errstr, sizeof errstr);
+    double secs = sr_clock_mono_s() - start_s;
+    sr_producer_stats_t st;
+    sr_producer_stats(p, &st);
+    if (err != SR_OK)
+        fprintf(stderr, "streamrec %s: %s\n", cmd, errstr);
+    fprintf(stderr,
+            "streamrec %s: %s%llu events produced to %s in %.1f s (%.0f/s), %llu acknowledged\n",
+            cmd, *stop ? "interrupted: " : "", (unsigned long long)st.produced, pcfg.topic, secs,
+            secs > 0 ? (double)st.produced / secs : 0.0, (unsigned long long)st.delivered);
+    rc = err == SR_OK ? 0 : 1;
+done:
+    sr_producer_destroy(p);
+    free(props);
+    return rc;
 }

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "streamrec/config.h"
 #include "streamrec/err.h"
 #include "streamrec/event.h"
 #include "streamrec/kafka_common.h"
@@ -118,5 +119,22 @@ void sr_producer_stats(const sr_producer_t *p, sr_producer_stats_t *out);
 /* Flushes briefly and frees; records still unacknowledged then are counted
  * as failed. NULL is a no-op. */
 void sr_producer_destroy(sr_producer_t *p);
+
+/* ---- the command-line front end of gen --topic and replay ------------- */
+
+/* kafka.bootstrap.servers from cfg; NULL after telling the user on stderr
+ * to set it (with -X or -c). */
+const char *sr_producer_command_bootstrap(const char *cmd, const sr_config_t *cfg);
+
+/* Runs a producer for subcommand `cmd` ("gen", "replay") once its options
+ * are parsed: takes kafka.bootstrap.servers and the producer's kafka.*
+ * passthrough from cfg (see sr_config_kafka_props) into a copy of *base
+ * (which holds the topic, schema id, pace and count), shows progress on
+ * stderr if it is a terminal, stops gracefully on SIGINT/SIGTERM, and
+ * prints a summary or the error. Returns the exit code: 0; 1 when Kafka
+ * refused or lost records; 2 without bootstrap servers. */
+int sr_producer_command(const char *cmd, const sr_config_t *cfg,
+                        const sr_producer_config_t *base, sr_event_source_fn *next,
+                        void *opaque);
 
 #endif
