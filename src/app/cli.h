@@ -35,6 +35,7 @@ bool sr_cli_number(const char *cmd, const char *name, const char *s, double min,
 /* Subcommands: each returns the process exit code (0 ok, 1 failure, 2 usage). */
 int sr_cmd_eval(int argc, char **argv);
 int sr_cmd_gen(int argc, char **argv);
+int sr_cmd_replay(int argc, char **argv);
 int sr_cmd_run(int argc, char **argv);
 int sr_cmd_demo(int argc, char **argv);
 int sr_cmd_tail(int argc, char **argv);
