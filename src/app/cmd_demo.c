@@ -14,15 +14,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "embedded.h"
 #include "pipeline.h"
 #include "producer.h"
 #include "streamrec/clock.h"
-#include "streamrec/kafka_mock.h"
 #include "streamrec/redis_sink.h"
-#include "streamrec/redis_spawn.h"
 #include "streamrec/synth.h"
 
-#define INPUT_PARTITIONS 4
 #define INPUT_SCHEMA_ID 1
 
 typedef struct demo {
@@ -180,55 +178,19 @@ int sr_cmd_demo(int argc, char **argv) {
         return 2;
     }
     int rc = 1;
-    sr_kafka_mock_t *mock = NULL;
-    sr_redis_spawn_t *redis = NULL;
+    sr_embedded_t *embedded = NULL;
     pthread_t generator, status;
     bool generator_started = false, status_started = false;
     sr_cli_install_stop_signals(&d.stop);
 
-    /* Kafka: the mock cluster, with the topics the daemon reads and writes. */
-    char dlq[256], first_topic[256], changelog[300];
-    snprintf(first_topic, sizeof first_topic, "%.*s", (int)strcspn(cfg.io.input_topics, ","),
-             cfg.io.input_topics);
-    if (!(mock = sr_kafka_mock_new(1, errstr, sizeof errstr)) ||
-        sr_kafka_mock_create_topic(mock, first_topic, INPUT_PARTITIONS, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(mock, cfg.io.output_reco_topic, INPUT_PARTITIONS, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(mock, cfg.io.output_churn_topic, 1, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(mock, sr_config_dlq_topic(&cfg, dlq, sizeof dlq), 1, errstr,
-                                   sizeof errstr) ||
-        sr_kafka_mock_create_topic(mock, sr_config_changelog_topic(&cfg, changelog, sizeof changelog),
-                                   INPUT_PARTITIONS, errstr, sizeof errstr) ||
-        sr_config_set(&cfg, "kafka.bootstrap.servers", sr_kafka_mock_bootstrap(mock), "demo",
-                      errstr, sizeof errstr)) {
-        fprintf(stderr, "streamrec demo: embedded Kafka: %s\n", errstr);
-        goto done;
-    }
-    d.bootstrap = sr_kafka_mock_bootstrap(mock);
-    d.topic = first_topic;
-    fprintf(stderr, "streamrec demo: embedded Kafka (mock cluster) at %s\n", d.bootstrap);
-
-    /* Redis: the configured one if it answers, else our own. */
-    char host[256];
-    int port, db;
-    if (sr_redis_parse_url(cfg.io.redis_url, host, sizeof host, &port, &db, errstr,
-                           sizeof errstr) != SR_OK) {
+    /* Kafka: the mock cluster with the daemon's topics; Redis: the configured
+     * one if it answers, else our own. */
+    if (!(embedded = sr_embedded_new(&cfg, "demo", stderr, errstr, sizeof errstr))) {
         fprintf(stderr, "streamrec demo: %s\n", errstr);
         goto done;
     }
-    if (sr_redis_ping(host, port, 300, NULL, 0) == SR_OK) {
-        fprintf(stderr, "streamrec demo: using Redis at %s\n", cfg.io.redis_url);
-    } else {
-        char configured[256];
-        snprintf(configured, sizeof configured, "%s", cfg.io.redis_url);
-        if (!(redis = sr_redis_spawn_new(NULL, errstr, sizeof errstr)) ||
-            sr_config_set(&cfg, "redis.url", sr_redis_spawn_url(redis), "demo", errstr,
-                          sizeof errstr) != SR_OK) {
-            fprintf(stderr, "streamrec demo: %s\n", errstr);
-            goto done;
-        }
-        fprintf(stderr, "streamrec demo: %s did not answer; started redis-server at %s\n",
-                configured, cfg.io.redis_url);
-    }
+    d.bootstrap = sr_embedded_bootstrap(embedded);
+    d.topic = sr_embedded_input_topic(embedded);
 
     sr_producer_config_t pcfg = {.bootstrap = d.bootstrap, .topic = d.topic,
                                  .schema_id = INPUT_SCHEMA_ID,
@@ -296,8 +258,7 @@ done:
     sr_producer_destroy(d.producer);
     sr_synth_destroy(d.stream);
     sr_pipeline_destroy(d.pipeline);
-    sr_redis_spawn_destroy(redis);
-    sr_kafka_mock_destroy(mock);
+    sr_embedded_destroy(embedded);
     sr_config_free(&cfg);
     return rc;
 }

@@ -1,11 +1,16 @@
-/* streamrec run: the daemon. */
+/* streamrec run: the daemon; with --embedded, on its own Kafka and Redis. */
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "embedded.h"
 #include "pipeline.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -33,19 +38,89 @@ void sr_cli_install_stop_signals(volatile sig_atomic_t **flag) {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: streamrec run [-c CONFIG] [-X key=value ...] [--check-config]\n"
+            "                     [--embedded] [--ready-file PATH]\n"
             "\n"
             "Consumes click events from Kafka (input.topics), keeps the model up to date\n"
             "and publishes recommendations and churn alerts to Redis and Kafka. Stop with\n"
             "SIGINT or SIGTERM: the batch in flight is finished and its offsets committed.\n"
-            "Keys: streamrec --help-config.\n");
+            "Keys: streamrec --help-config.\n"
+            "\n"
+            "--embedded      run on an embedded Kafka (librdkafka's mock cluster, reachable\n"
+            "                over TCP, topics created) instead of kafka.bootstrap.servers,\n"
+            "                and on a redis-server started on a free port unless redis.url\n"
+            "                answers; as `streamrec demo`, without the generator. Prints\n"
+            "                'streamrec: embedded Kafka at HOST:PORT' and\n"
+            "                'streamrec: Redis at URL' on stderr.\n"
+            "--ready-file P  once the input partitions are assigned, write P (atomically)\n"
+            "                with the lines bootstrap=SERVERS and redis=URL; removed on exit.\n");
+}
+
+/* --ready-file: a thread that waits for the pipeline's first assignment,
+ * then publishes the addresses. Partitions, not just a started process: the
+ * consumer group's first join takes seconds (3 s on the mock cluster), and a
+ * script that reads its outputs right after producing should know the
+ * daemon is already consuming. */
+typedef struct ready_watch {
+    const char *path;
+    const char *bootstrap;
+    const char *redis_url;
+    sr_pipeline_t *pipeline;
+    volatile sig_atomic_t *stop;
+    atomic_bool pipeline_done; /* sr_pipeline_run() returned */
+    bool written;
+    char error[512];
+} ready_watch_t;
+
+/* Writes PATH.tmp and renames it over PATH, so a reader polling for PATH
+ * never sees half a file. */
+static bool write_ready_file(ready_watch_t *w, int partitions) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", w->path) >= (int)sizeof tmp) {
+        snprintf(w->error, sizeof w->error, "--ready-file %s: path too long", w->path);
+        return false;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(w->error, sizeof w->error, "--ready-file: creating %s.tmp: %s", w->path,
+                 strerror(errno));
+        return false;
+    }
+    fprintf(f, "bootstrap=%s\nredis=%s\n", w->bootstrap, w->redis_url);
+    if (fclose(f) != 0 || rename(tmp, w->path) != 0) {
+        snprintf(w->error, sizeof w->error, "--ready-file %s: %s", w->path, strerror(errno));
+        unlink(tmp);
+        return false;
+    }
+    fprintf(stderr, "streamrec run: ready (%d input partitions assigned); wrote %s\n", partitions,
+            w->path);
+    return true;
+}
+
+static void *ready_watch_main(void *arg) {
+    ready_watch_t *w = arg;
+    while (!*w->stop && !atomic_load(&w->pipeline_done)) {
+        sr_pipeline_stats_t st;
+        sr_pipeline_stats(w->pipeline, &st);
+        if (st.partitions > 0) {
+            if (!(w->written = write_ready_file(w, st.partitions)))
+                *w->stop = 1; /* a script waits for this file: do not leave it waiting */
+            break;
+        }
+        struct timespec tick = {0, 10 * 1000000L};
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
 }
 
 int sr_cmd_run(int argc, char **argv) {
     static const struct option options[] = {{"check-config", no_argument, NULL, 'k'},
+                                            {"embedded", no_argument, NULL, 'e'},
+                                            {"ready-file", required_argument, NULL, 'r'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     sr_cli_config_args_t conf_args = {0};
-    bool check_only = false;
+    bool check_only = false, embedded_wanted = false;
+    const char *ready_path = NULL;
     char errstr[512];
     int opt;
     optind = 1;
@@ -59,6 +134,8 @@ int sr_cmd_run(int argc, char **argv) {
             }
             break;
         case 'k': check_only = true; break;
+        case 'e': embedded_wanted = true; break;
+        case 'r': ready_path = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -80,19 +157,50 @@ int sr_cmd_run(int argc, char **argv) {
     volatile sig_atomic_t *stop;
     sr_cli_install_stop_signals(&stop);
     int rc = 1;
-    sr_pipeline_t *p = sr_pipeline_new(&cfg, errstr, sizeof errstr);
-    if (!p) {
+    sr_embedded_t *embedded = NULL;
+    sr_pipeline_t *p = NULL;
+    ready_watch_t watch = {.path = ready_path};
+    pthread_t watcher;
+    bool watching = false;
+    if (embedded_wanted &&
+        !(embedded = sr_embedded_new(&cfg, "--embedded", stderr, errstr, sizeof errstr))) {
+        fprintf(stderr, "streamrec run: %s\n", errstr);
+        goto done;
+    }
+    if (!(p = sr_pipeline_new(&cfg, errstr, sizeof errstr))) {
         fprintf(stderr, "streamrec run: %s\n", errstr);
         goto done;
     }
     fprintf(stderr, "streamrec run: consuming %s as group %s\n", cfg.io.input_topics,
             cfg.io.input_group_id);
+    if (ready_path) {
+        const char *bootstrap = sr_config_kafka_value(&cfg, "bootstrap.servers");
+        watch.bootstrap = bootstrap ? bootstrap : "";
+        watch.redis_url = cfg.io.redis_url;
+        watch.pipeline = p;
+        watch.stop = stop;
+        if (!(watching = pthread_create(&watcher, NULL, ready_watch_main, &watch) == 0)) {
+            fprintf(stderr, "streamrec run: cannot start the --ready-file thread\n");
+            goto done;
+        }
+    }
     if (sr_pipeline_run(p, stop, errstr, sizeof errstr) != SR_OK)
         fprintf(stderr, "streamrec run: %s\n", errstr);
     else
         rc = 0;
 done:
+    if (watching) {
+        atomic_store(&watch.pipeline_done, true);
+        pthread_join(watcher, NULL);
+        if (watch.error[0]) {
+            fprintf(stderr, "streamrec run: %s\n", watch.error);
+            rc = 1;
+        }
+        if (watch.written)
+            unlink(ready_path);
+    }
     sr_pipeline_destroy(p);
+    sr_embedded_destroy(embedded);
     sr_config_free(&cfg);
     return rc;
 }
