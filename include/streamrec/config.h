@@ -51,6 +51,7 @@ typedef struct sr_io_config {
     char *output_reco_topic;   /* default reco.updates */
     char *output_churn_topic;  /* default churn.alerts */
     char *dlq_topic;           /* default: <first input topic>.dlq */
+    int sim_publish_interval_ms; /* sim:{item} writes per item at most this often */
     bool state_handoff;        /* move users' state with their partitions */
     char *state_changelog_topic; /* default: <input.group.id>-user-state */
     int batch_max_ms;

@@ -54,7 +54,9 @@ typedef struct sr_reco_update {
     const sr_neighbour_t *items; /* best first */
 } sr_reco_update_t;
 
-/* One item's neighbour list, for items whose list changed. */
+/* One item's neighbour list, for items whose list changed: its members or
+ * their order differ from the list last put in an outbox (a change of
+ * scores alone is not published). */
 typedef struct sr_sim_update {
     uint32_t item;
     const char *item_id;

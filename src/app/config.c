@@ -231,6 +231,10 @@ static const conf_prop_t props[] = {
      .def = "churn.alerts", .desc = "topic of churn alerts"},
     {.name = "dlq.topic", AS_STRING(io.dlq_topic), .def = "",
      .desc = "dead-letter topic for undecodable input; empty: the first input topic with .dlq appended"},
+    {.name = "sim.publish.interval.ms", AS_INT(io.sim_publish_interval_ms), .min = 0,
+     .max = 3600000, .def = "5000",
+     .desc = "an item's changed neighbour list goes to Redis at most this often (wall clock; "
+             "the newest list lands when the interval is over); 0: at every change"},
     {.name = "state.handoff", AS_BOOL(io.state_handoff), .def = "true",
      .desc = "when a partition moves to another instance, its users' state moves with it "
              "through state.changelog.topic"},

@@ -1,4 +1,5 @@
 #include "pipeline.h"
+#include "sim_throttle.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -112,7 +113,12 @@ struct sr_pipeline {
     pthread_cond_t changed; /* any queue changed, or stopping */
     queue_t to_sink, acked;
     bool sink_stop;
-    bool sink_busy; /* the sink thread holds a batch taken off to_sink */
+    size_t sink_held; /* batches taken off to_sink and not yet handed back */
+
+    sr_sim_throttle_t *sim_throttle;
+    uint32_t *sims_due;          /* items whose deferred list is written with this batch */
+    size_t sims_due_cap;
+    sr_neighbour_t *sim_list;    /* one item's current list (sim.neighbours entries) */
 
     batch_t *open;
     int64_t open_since_ms;
@@ -322,6 +328,33 @@ static sr_scored_id_t *copy_items(sr_pipeline_t *p, batch_t *b, const sr_neighbo
     return out;
 }
 
+static sr_err_t add_sim(sr_pipeline_t *p, batch_t *b, uint32_t item, const sr_neighbour_t *list,
+                        size_t n) {
+    out_list_t *o = &b->sims[b->n_sims++];
+    o->id = sr_engine_item_id(p->engine, item);
+    o->n = n;
+    return (o->items = copy_items(p, b, list, n)) ? SR_OK : SR_ERR_NOMEM;
+}
+
+/* Items whose deferred neighbour list is due (sim.publish.interval.ms). */
+static sr_err_t take_due_sims(sr_pipeline_t *p, size_t *n_due) {
+    int64_t mono = sr_clock_mono_ms();
+    uint32_t item;
+    *n_due = 0;
+    while (sr_sim_throttle_next_due(p->sim_throttle, mono, &item)) {
+        if (*n_due == p->sims_due_cap) {
+            size_t cap = p->sims_due_cap ? p->sims_due_cap * 2 : 1024;
+            uint32_t *due = realloc(p->sims_due, cap * sizeof *due);
+            if (!due)
+                return SR_ERR_NOMEM;
+            p->sims_due = due;
+            p->sims_due_cap = cap;
+        }
+        p->sims_due[(*n_due)++] = item;
+    }
+    return SR_OK;
+}
+
 static const sr_alert_level_t alert_levels[] = {
     [SR_CHURN_LOW] = SR_ALERT_LOW, [SR_CHURN_MEDIUM] = SR_ALERT_MEDIUM, [SR_CHURN_HIGH] = SR_ALERT_HIGH};
 
@@ -340,9 +373,12 @@ static void close_batch(sr_pipeline_t *p) {
     }
     char errstr[256];
     int64_t now = sr_clock_wall_ms();
+    size_t n_due = 0;
+    if (take_due_sims(p, &n_due) != SR_OK)
+        goto nomem;
     b->model_version = (int64_t)ob->model_version;
     b->recos = sr_arena_alloc(b->arena, (ob->n_recos + 1) * sizeof *b->recos);
-    b->sims = sr_arena_alloc(b->arena, (ob->n_sims + 1) * sizeof *b->sims);
+    b->sims = sr_arena_alloc(b->arena, (ob->n_sims + n_due + 1) * sizeof *b->sims);
     b->churns = sr_arena_alloc(b->arena, (ob->n_alerts + 1) * sizeof *b->churns);
     if (!b->recos || !b->sims || !b->churns)
         goto nomem;
@@ -367,12 +403,19 @@ static void close_batch(sr_pipeline_t *p) {
         if (produce(p, b, p->cfg->io.output_reco_topic, o->id, len) != SR_OK)
             goto fail;
     }
+    int64_t mono = sr_clock_mono_ms();
     for (size_t s = 0; s < ob->n_sims; s++) {
         const sr_sim_update_t *u = &ob->sims[s];
-        out_list_t *o = &b->sims[b->n_sims++];
-        o->id = u->item_id;
-        o->n = u->n_neighbours;
-        if (!(o->items = copy_items(p, b, u->neighbours, u->n_neighbours)))
+        bool write_now;
+        if (sr_sim_throttle_offer(p->sim_throttle, u->item, mono, &write_now) != SR_OK)
+            goto nomem;
+        if (write_now && add_sim(p, b, u->item, u->neighbours, u->n_neighbours) != SR_OK)
+            goto nomem;
+    }
+    for (size_t d = 0; d < n_due; d++) {
+        size_t n = sr_sim_neighbours(sr_engine_sim(p->engine), p->sims_due[d], p->sim_list,
+                                     (size_t)p->cfg->engine.sim_neighbours);
+        if (add_sim(p, b, p->sims_due[d], p->sim_list, n) != SR_OK)
             goto nomem;
     }
     for (size_t a = 0; a < ob->n_alerts; a++) {
@@ -481,7 +524,7 @@ static void store_acked(sr_pipeline_t *p) {
 static void drain(sr_pipeline_t *p) {
     close_batch(p);
     pthread_mutex_lock(&p->lock);
-    while ((p->to_sink.n > 0 || p->sink_busy) && p->sink_running && !atomic_load(&p->failed))
+    while ((p->to_sink.n > 0 || p->sink_held > 0) && p->sink_running && !atomic_load(&p->failed))
         pthread_cond_wait(&p->changed, &p->lock);
     pthread_mutex_unlock(&p->lock);
     store_acked(p);
@@ -714,58 +757,84 @@ static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, si
     return sr_redis_batch_commit(p->redis, errstr, errstr_size);
 }
 
-static void *sink_main(void *arg) {
-    sr_pipeline_t *p = arg;
-    for (;;) {
+/* Writes a batch to Redis, retrying with backoff while Redis is away or
+ * refusing: the batch (and its offsets) is kept, and the consumer pauses
+ * meanwhile as batches pile up. */
+static void write_redis_retrying(sr_pipeline_t *p, const batch_t *b) {
+    char errstr[512];
+    int delay_ms = RETRY_MIN_MS;
+    while (write_redis(p, b, errstr, sizeof errstr) != SR_OK) {
+        atomic_fetch_add_explicit(&p->redis_retries, 1, memory_order_relaxed);
+        if (delay_ms == RETRY_MIN_MS)
+            fprintf(stderr, "streamrec: Redis write failed, retrying: %s\n", errstr);
+        struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
         pthread_mutex_lock(&p->lock);
-        while (!p->to_sink.head && !p->sink_stop)
-            pthread_cond_wait(&p->changed, &p->lock);
-        batch_t *b = p->to_sink.head;
-        if (!b) {
-            pthread_mutex_unlock(&p->lock);
-            break;
-        }
-        p->to_sink.head = b->next;
-        if (!p->to_sink.head)
-            p->to_sink.tail = NULL;
-        p->to_sink.n--;
-        p->sink_busy = true;
+        bool give_up = p->sink_stop && atomic_load(&p->failed);
         pthread_mutex_unlock(&p->lock);
+        if (give_up)
+            return;
+    }
+}
 
-        char errstr[512];
-        int delay_ms = RETRY_MIN_MS;
-        while (write_redis(p, b, errstr, sizeof errstr) != SR_OK) {
-            /* Redis away or refusing: keep the batch (and its offsets) and
-             * retry; the consumer pauses meanwhile as batches pile up. */
-            atomic_fetch_add_explicit(&p->redis_retries, 1, memory_order_relaxed);
-            if (delay_ms == RETRY_MIN_MS)
-                fprintf(stderr, "streamrec: Redis write failed, retrying: %s\n", errstr);
-            struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
-            pthread_mutex_lock(&p->lock);
-            bool give_up = p->sink_stop && atomic_load(&p->failed);
-            pthread_mutex_unlock(&p->lock);
-            if (give_up)
-                break;
-        }
-        int64_t now = sr_clock_wall_ms();
-        for (size_t r = 0; r < b->n_records; r++)
-            if (b->produced_ms[r] >= 0)
-                sr_hist_record(&p->freshness, (uint64_t)(now > b->produced_ms[r] ? now - b->produced_ms[r] : 0));
-        atomic_fetch_add_explicit(&p->recos_written, b->n_recos, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->sims_written, b->n_sims, memory_order_relaxed);
-        while (atomic_load(&b->pending_kafka) > 0) sr_kafka_out_poll(p->out, 5);
-        sr_kafka_out_poll(p->out, 0);
-
+/* Hands back, oldest first, the batches whose Kafka records are all
+ * acknowledged; a batch with a lost record is dropped, never acknowledged. */
+static void release_acknowledged(sr_pipeline_t *p, queue_t *waiting) {
+    while (waiting->head && atomic_load(&waiting->head->pending_kafka) == 0) {
+        batch_t *b = waiting->head;
+        waiting->head = b->next;
+        if (!waiting->head)
+            waiting->tail = NULL;
+        waiting->n--;
         pthread_mutex_lock(&p->lock);
-        p->sink_busy = false;
+        p->sink_held--;
         if (atomic_load(&b->kafka_failed))
-            batch_free(b); /* never acknowledge past a lost output */
+            batch_free(b);
         else
             queue_push(&p->acked, b);
         pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* The sink writes each batch to Redis as soon as it arrives and only then
+ * waits for the batch's Kafka acknowledgements -- while writing the next
+ * batches: one Redis round trip and one broker acknowledgement in series
+ * per batch halved the pipeline's throughput. */
+static void *sink_main(void *arg) {
+    sr_pipeline_t *p = arg;
+    pthread_setname_np(pthread_self(), "sr-sink"); /* for top -H and the benchmark */
+    queue_t waiting = {0}; /* written to Redis, Kafka acknowledgements outstanding */
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->to_sink.head && !p->sink_stop && !waiting.head)
+            pthread_cond_wait(&p->changed, &p->lock);
+        batch_t *b = p->to_sink.head;
+        if (b) {
+            p->to_sink.head = b->next;
+            if (!p->to_sink.head)
+                p->to_sink.tail = NULL;
+            p->to_sink.n--;
+            p->sink_held++;
+        }
+        bool stop = p->sink_stop;
+        pthread_mutex_unlock(&p->lock);
+        if (!b && stop && !waiting.head)
+            break;
+        if (b) {
+            write_redis_retrying(p, b);
+            int64_t now = sr_clock_wall_ms();
+            for (size_t r = 0; r < b->n_records; r++)
+                if (b->produced_ms[r] >= 0)
+                    sr_hist_record(&p->freshness, (uint64_t)(now > b->produced_ms[r]
+                                                                 ? now - b->produced_ms[r] : 0));
+            atomic_fetch_add_explicit(&p->recos_written, b->n_recos, memory_order_relaxed);
+            atomic_fetch_add_explicit(&p->sims_written, b->n_sims, memory_order_relaxed);
+            queue_push(&waiting, b);
+        }
+        sr_kafka_out_poll(p->out, b ? 0 : 5);
+        release_acknowledged(p, &waiting);
     }
     return NULL;
 }
@@ -839,7 +908,9 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         !(p->decoder = sr_click_decoder_new(errstr, errstr_size)) ||
         !(p->encoder = sr_output_encoder_new(errstr, errstr_size)))
         goto fail;
-    if (!(p->user_state = malloc(sr_engine_user_state_max(p->engine))))
+    if (!(p->user_state = malloc(sr_engine_user_state_max(p->engine))) ||
+        !(p->sim_throttle = sr_sim_throttle_new(cfg->io.sim_publish_interval_ms)) ||
+        !(p->sim_list = calloc((size_t)cfg->engine.sim_neighbours, sizeof *p->sim_list)))
         goto nomem;
     if (cfg->io.input_schema_file[0]) {
         if (!(p->writer_schema = read_file(cfg->io.input_schema_file, errstr, errstr_size)) ||
@@ -917,7 +988,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         /* consume_batch_queue waits its whole timeout unless POLL_MAX records
          * arrive first: short polls keep that wait out of the freshness. */
         int timeout = POLL_WAIT_MS;
-        if (p->open) {
+        if (p->open && !atomic_load(&p->paused)) { /* paused: it cannot close yet anyway */
             int64_t left = p->open_since_ms + batch_ms - sr_clock_mono_ms();
             timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
@@ -1005,6 +1076,9 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     free(p->consumer_props);
     free(p->user_partition);
     free(p->user_state);
+    sr_sim_throttle_destroy(p->sim_throttle);
+    free(p->sims_due);
+    free(p->sim_list);
     for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);
     free(p->positions);
     sr_kafka_out_destroy(p->out);

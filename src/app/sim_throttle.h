@@ -1,0 +1,43 @@
+/* streamrec sim_throttle: how often an item's neighbour list goes to Redis.
+ *
+ * Neighbour lists change with nearly every event of a popular item, and a
+ * sim:{item} write (a sorted set of 20) costs Redis several times a
+ * recommendation write; a feed reading "similar items" needs them fresh to
+ * seconds, not to the event. So each item's list is written at most once per
+ * interval (wall clock): a change offered sooner is deferred, and when the
+ * interval is over the item comes back out of next_due() -- once, however
+ * many changes it collected -- for the caller to write its list as it is
+ * then, so the newest list always lands.
+ *
+ * Deferred items come out in the order they were deferred; an item can be
+ * held up behind an earlier one by at most one interval.
+ *
+ * Memory: 9 bytes per item plus the queue. Thread rules: one thread. */
+#ifndef STREAMREC_APP_SIM_THROTTLE_H
+#define STREAMREC_APP_SIM_THROTTLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streamrec/err.h"
+
+typedef struct sr_sim_throttle sr_sim_throttle_t;
+
+/* interval_ms 0: every change is written at once. NULL when out of memory. */
+sr_sim_throttle_t *sr_sim_throttle_new(int64_t interval_ms);
+void sr_sim_throttle_destroy(sr_sim_throttle_t *t);
+
+/* item's list changed at now_ms: *write_now tells whether to write it now
+ * (or leave it to next_due()). SR_ERR_NOMEM only. */
+sr_err_t sr_sim_throttle_offer(sr_sim_throttle_t *t, uint32_t item, int64_t now_ms,
+                               bool *write_now);
+
+/* The next deferred item whose interval is over at now_ms; false if none.
+ * The caller writes its current list. */
+bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item);
+
+/* Items deferred and not yet due. */
+size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t);
+
+#endif
