@@ -55,6 +55,7 @@ typedef struct sr_io_config {
     bool state_handoff;        /* move users' state with their partitions */
     char *state_changelog_topic; /* default: <input.group.id>-user-state */
     int batch_max_ms;
+    int batch_backlog_max_ms;  /* a batch's longest life while input is waiting */
     int batch_max_users;
     char *http_listen;         /* host:port, empty = off */
 } sr_io_config_t;

@@ -242,6 +242,10 @@ static const conf_prop_t props[] = {
      .desc = "compacted topic with as many partitions as the input; empty: <input.group.id>-user-state"},
     {.name = "batch.max.ms", AS_INT(io.batch_max_ms), .min = 1, .max = 10000, .def = "20",
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
+    {.name = "batch.backlog.max.ms", AS_INT(io.batch_backlog_max_ms), .min = 1, .max = 60000,
+     .def = "250",
+     .desc = "while the input has a backlog, a batch stays open up to this long (at least "
+             "batch.max.ms), so each busy user is recomputed once for more of its events"},
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,
      .def = "20000", .desc = "a batch closes early once this many users are dirty"},
     {.name = "http.listen", AS_STRING(io.http_listen), .def = "",

@@ -983,7 +983,9 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
                          size_t errstr_size) {
     rd_kafka_message_t *msgs[POLL_MAX];
     const int batch_ms = p->cfg->io.batch_max_ms;
+    const int backlog_ms = p->cfg->io.batch_backlog_max_ms;
     const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
+    bool backlog = false; /* the last poll was full: more input is waiting */
     while (!*stop && !atomic_load(&p->failed)) {
         /* consume_batch_queue waits its whole timeout unless POLL_MAX records
          * arrive first: short polls keep that wait out of the freshness. */
@@ -993,6 +995,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
             timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
         size_t n = sr_kafka_in_poll(p->in, msgs, POLL_MAX, timeout);
+        backlog = n == POLL_MAX;
         for (size_t k = 0; k < n; k++) {
             if (!msgs[k]->err)
                 handle_record(p, msgs[k]);
@@ -1003,8 +1006,12 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         pthread_mutex_lock(&p->lock);
         size_t queued = p->to_sink.n;
         pthread_mutex_unlock(&p->lock);
+        /* While input is waiting, a batch grows (up to batch.backlog.max.ms):
+         * each busy user is then recomputed once for more of its events,
+         * which is what lets the engine catch up. */
+        int64_t age = p->open ? sr_clock_mono_ms() - p->open_since_ms : 0;
         if (p->open && queued < MAX_QUEUED_BATCHES &&
-            (sr_clock_mono_ms() - p->open_since_ms >= batch_ms ||
+            ((age >= batch_ms && (!backlog || age >= backlog_ms)) ||
              sr_engine_dirty_users(p->engine) >= batch_users))
             close_batch(p);
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
