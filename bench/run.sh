@@ -3,13 +3,15 @@
 # prints ONE markdown table (stdout). Progress goes to stderr; raw outputs
 # (one JSON object per line) go to bench/results/<UTC time>/.
 #
-#   bench/run.sh                  machine + engine + memory rows
+#   bench/run.sh                  machine + engine + memory + e2e rows
 #   bench/run.sh engine memory    only these row groups (machine always first)
 #   bench/run.sh --callgrind      instruction profile of a small run (no table)
 #
 # Environment: REPEAT (throughput passes per k, default 3), KS (default
 # "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
-# ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run).
+# ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run),
+# E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
+# window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50).
 #
 # Extending: write a function rows_<group> that runs its benchmark, keeps
 # the raw output under "$RESULTS" and calls `row GROUP METRIC VALUE TARGET
@@ -21,7 +23,9 @@ BUILD="$ROOT/build-release"
 RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 REPEAT=${REPEAT:-3}
 KS=${KS:-"32 64"}
-DEFAULT_GROUPS="engine memory"
+DEFAULT_GROUPS="engine memory e2e"
+E2E_REPEAT=${E2E_REPEAT:-3}
+E2E_SECONDS=${E2E_SECONDS:-60}
 TABLE=()
 
 log() { echo "run.sh: $*" >&2; }
@@ -140,6 +144,47 @@ rows_memory() {
             "$(num "$(jqv "$out" 'select(.result=="memory_item") | .bytes_per_item')")" "$target_item" \
             "$(jqv "$out" 'select(.result=="memory_item") |
                 "(RSS delta - \(.users) users x bytes/user above) / \(.items) items created"')"
+    done
+}
+
+# median FILE FILTER: the median of FILTER's values over the lines of FILE.
+median() { jq -s "[.[] | $2] | sort | .[(length - 1) / 2 | floor]" "$1"; }
+
+# The daemon end to end: bench_e2e at a fixed offered rate, E2E_REPEAT runs each.
+rows_e2e() {
+    build_release bench_e2e
+    local name rate users target out r
+    for name in freshness throughput; do
+        if [[ $name == freshness ]]; then rate=100000 users=50000; else rate=300000 users=100000; fi
+        out="$RESULTS/e2e-$name.jsonl"
+        : >"$out"
+        for ((r = 1; r <= E2E_REPEAT; r++)); do
+            log "end to end, $rate events/s offered, $users users, run $r of $E2E_REPEAT (about $((E2E_SECONDS + 20)) s)"
+            # shellcheck disable=SC2086 # E2E_ARGS is a list of flags
+            "$BUILD/bench/bench_e2e" --rate "$rate" --users "$users" --seconds "$E2E_SECONDS" \
+                ${E2E_ARGS:-} >>"$out" || die "bench_e2e failed (see above)"
+        done
+        local runs="median of $E2E_REPEAT runs of $E2E_SECONDS s after 10 s warm-up; mock cluster, real redis-server, load generator in the same process"
+        local applied lag0 lag1 p50 p99 p999
+        applied=$(median "$out" .applied_per_s)
+        lag0=$(median "$out" .lag_start)
+        lag1=$(median "$out" .lag_end)
+        p50=$(median "$out" .freshness_ms.p50)
+        p99=$(median "$out" .freshness_ms.p99)
+        p999=$(median "$out" .freshness_ms.p999)
+        if [[ $name == freshness ]]; then
+            row e2e "freshness p50 / p99 / p99.9 at $(int $rate) events/s, $(int $users) users" \
+                "$p50 / $p99 / $p999 ms" "p99 ≤ 100, p99.9 ≤ 250 ms" \
+                "produce time -> Redis acknowledged; applied $(int "$applied")/s, lag $(int "$lag0") -> $(int "$lag1") events; $runs"
+        else
+            row e2e "sustained events/s, $(int $rate) offered, $(int $users) users" "$(int "$applied")" \
+                "≥ 300,000, p99 ≤ 1 s" \
+                "lag $(int "$lag0") -> $(int "$lag1") events over the window (growing = not keeping up); freshness p99 $p99 ms; $runs"
+        fi
+        row e2e "CPU cores used at $(int $rate) offered" \
+            "$(jq -rs 'sort_by(.applied_per_s) | .[(length - 1) / 2 | floor] | .cpu |
+                "engine \(.engine_thread), sink \(.sink_thread), Kafka clients \(.kafka_client_threads), mock broker \(.mock_broker), load generator \(.load_generator), redis-server \(.redis_server)"' "$out")" \
+            "" "CPU seconds per second of each thread group (/proc), the median run by applied events/s; 2 cores in all"
     done
 }
 
