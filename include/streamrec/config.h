@@ -58,6 +58,11 @@ typedef struct sr_io_config {
     int batch_backlog_max_ms;  /* a batch's longest life while input is waiting */
     int batch_max_users;
     char *http_listen;         /* host:port, empty = off */
+    int http_healthz_stall_ms; /* /healthz fails once the engine loop stalls this long */
+    int metrics_recall_sample; /* one user in N checked for the running recall */
+    int metrics_quality_window; /* checks and churn labels in the running figures */
+    char *log_format;          /* "text" | "json" */
+    char *log_level;           /* "error" | "warn" | "info" | "debug" */
 } sr_io_config_t;
 
 typedef struct sr_config {
@@ -112,6 +117,13 @@ size_t sr_config_kafka_props(const sr_config_t *cfg, sr_kafka_side_t side, sr_ka
 /* The user-state changelog topic: state.changelog.topic, or
  * "<input.group.id>-user-state" written to buf; NULL if buf is too small. */
 const char *sr_config_changelog_topic(const sr_config_t *cfg, char *buf, size_t buf_size);
+
+/* http.listen split into host and port: "host:port", "[v6addr]:port" or
+ * ":port" (host "": every interface). port 0 asks for any free port.
+ * SR_ERR_CONFIG with a message naming the key otherwise; also when
+ * http.listen is empty (the endpoint is off). */
+sr_err_t sr_config_http_listen(const sr_config_t *cfg, char *host, size_t host_size, int *port,
+                               char *errstr, size_t errstr_size);
 
 /* The reference table (Markdown: key, default, description), for
  * --help-config and the README. */

@@ -249,7 +249,25 @@ static const conf_prop_t props[] = {
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,
      .def = "20000", .desc = "a batch closes early once this many users are dirty"},
     {.name = "http.listen", AS_STRING(io.http_listen), .def = "",
-     .desc = "host:port serving /metrics and /health; empty: off"},
+     .desc = "host:port serving /metrics (Prometheus), /healthz and /readyz ([::1]:port for "
+             "IPv6, port 0: any free port); empty: off"},
+    {.name = "http.healthz.stall.ms", AS_INT(io.http_healthz_stall_ms), .min = 100,
+     .max = 3600000, .def = "30000",
+     .desc = "/healthz answers 503 once the engine's poll loop has not turned for this long "
+             "(a rebalance restoring users or a drain waiting for Redis can take seconds)"},
+    {.name = "metrics.recall.sample", AS_INT(io.metrics_recall_sample), .min = 1, .max = 1e6,
+     .def = "16",
+     .desc = "one user in N (by id hash) has its published top-K checked against its next "
+             "events, for streamrec_model_recall"},
+    {.name = "metrics.quality.window", AS_INT(io.metrics_quality_window), .min = 10, .max = 1e6,
+     .def = "10000",
+     .desc = "most recent checked events (recall) and resolved churn labels (ROC-AUC) the "
+             "running model figures cover"},
+    {.name = "log.format", AS_ENUM(io.log_format, "text,json"), .def = "text",
+     .desc = "text: time level component: message key=value...; json: one object per line"},
+    {.name = "log.level", AS_ENUM(io.log_level, "error,warn,info,debug"), .def = "info",
+     .desc = "lines below this level are dropped (librdkafka's debug lines need debug and "
+             "kafka.debug)"},
 };
 
 #define N_PROPS (sizeof props / sizeof props[0])
@@ -890,6 +908,37 @@ static sr_err_t check_not_above(const char *low_key, float low, const char *high
                      low_key, low_text, high_key, high_text);
 }
 
+sr_err_t sr_config_http_listen(const sr_config_t *cfg, char *host, size_t host_size, int *port,
+                               char *errstr, size_t errstr_size) {
+    const char *listen = cfg->io.http_listen;
+    const char *colon = strrchr(listen, ':');
+    if (!*listen || !colon)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "http.listen: '%s' is not host:port (e.g. 127.0.0.1:9464 or :9464)",
+                         listen);
+    const char *h = listen;
+    size_t host_len = (size_t)(colon - listen);
+    if (host_len >= 2 && h[0] == '[' && h[host_len - 1] == ']') {
+        h++;
+        host_len -= 2;
+    } else if (memchr(h, ':', host_len)) {
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "http.listen: '%s': put an IPv6 address in brackets, [::1]:9464", listen);
+    }
+    if (host_len >= host_size)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size, "http.listen: host too long");
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || p < 0 || p > 65535 || !isdigit((unsigned char)colon[1]))
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "http.listen: '%s': the port must be a number from 0 to 65535", listen);
+    memcpy(host, h, host_len);
+    host[host_len] = '\0';
+    *port = (int)p;
+    return SR_OK;
+}
+
 sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_size) {
     for (size_t i = 0; i < N_PROPS; i++) {
         if ((props[i].type == CONF_STRING || props[i].type == CONF_ENUM) &&
@@ -916,6 +965,14 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
                          "state.changelog.topic: the changelog topic name would be longer than %d "
                          "characters; set state.changelog.topic",
                          TOPIC_MAX_LEN);
+
+    if (cfg->io.http_listen[0]) {
+        char host[256];
+        int port;
+        if ((err = sr_config_http_listen(cfg, host, sizeof host, &port, errstr, errstr_size)) !=
+            SR_OK)
+            return err;
+    }
 
     const sr_churn_config_t *churn = &cfg->engine.churn;
     if ((err = check_not_above("churn.exit.threshold", churn->exit_threshold,
