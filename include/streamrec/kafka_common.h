@@ -21,6 +21,12 @@ typedef struct sr_kafka_kv {
 typedef void sr_kafka_log_fn(void *opaque, int level, rd_kafka_resp_err_t err,
                              const char *facility, const char *message);
 
+/* librdkafka's statistics (a JSON document, see its STATISTICS.md), every
+ * stats_interval_ms: json is borrowed for the duration of the call. Runs on
+ * the thread that polls the client (the consumer's poll thread, the
+ * producer's poll/flush caller), so keep it short: copy, parse elsewhere. */
+typedef void sr_kafka_stats_fn(void *opaque, const char *json, size_t json_len);
+
 /* rd_kafka_conf_set with our error convention: SR_ERR_CONFIG and
  * "kafka <client>: key=value: <librdkafka's reason>" (client: "consumer",
  * "producer"). */

@@ -92,6 +92,9 @@ typedef struct sr_kafka_in_config {
     sr_kafka_in_assign_fn *on_assign;    /* optional */
     sr_kafka_in_rebalance_fn *on_revoke; /* optional */
     sr_kafka_log_fn *on_log;        /* optional; NULL = librdkafka's stderr logger */
+    sr_kafka_stats_fn *on_stats;    /* optional: statistics.interval.ms defaults to
+                                       stats_interval_ms (1000 if 0), the user's wins */
+    int stats_interval_ms;
     void *opaque;                   /* passed to every callback */
 } sr_kafka_in_config_t;
 

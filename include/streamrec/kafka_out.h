@@ -70,6 +70,9 @@ typedef struct sr_kafka_out_config {
     size_t n_props;
     sr_kafka_out_delivery_fn *on_delivery; /* optional */
     sr_kafka_log_fn *on_log;             /* optional; NULL = librdkafka's stderr logger */
+    sr_kafka_stats_fn *on_stats;         /* optional: statistics.interval.ms defaults to
+                                            stats_interval_ms (1000 if 0), the user's wins */
+    int stats_interval_ms;
     void *opaque;                        /* passed to every callback */
     int queue_full_wait_ms;              /* how long _produce waits for room; 0 = 1000 */
     int close_timeout_ms;                /* flush budget of _destroy; 0 = 10000 */

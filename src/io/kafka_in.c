@@ -22,6 +22,7 @@ struct sr_kafka_in {
     sr_kafka_in_assign_fn *on_assign;
     sr_kafka_in_rebalance_fn *on_revoke;
     sr_kafka_log_fn *on_log;
+    sr_kafka_stats_fn *on_stats;
     void *opaque;
     bool paused; /* what the app asked for; applied to every new assignment */
     /* Records that reached us for a partition while paused (see
@@ -71,6 +72,13 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const 
     sr_kafka_in_t *in = rd_kafka_opaque(rk);
     if (!atomic_load(&in->silenced))
         in->on_log(in->opaque, level, RD_KAFKA_RESP_ERR_NO_ERROR, facility, message);
+}
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
+    sr_kafka_in_t *in = opaque;
+    (void)rk;
+    in->on_stats(in->opaque, json, json_len);
+    return 0; /* librdkafka frees json */
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -301,6 +309,7 @@ sr_kafka_in_t *sr_kafka_in_new(const sr_kafka_in_config_t *cfg, char *errstr, si
     in->on_assign = cfg->on_assign;
     in->on_revoke = cfg->on_revoke;
     in->on_log = cfg->on_log;
+    in->on_stats = cfg->on_stats;
     in->opaque = cfg->opaque;
     atomic_init(&in->stale_stores, 0);
 
@@ -313,6 +322,15 @@ sr_kafka_in_t *sr_kafka_in_new(const sr_kafka_in_config_t *cfg, char *errstr, si
         if (sr_kafka_conf_set(conf, "consumer", consumer_defaults[i].key,
                               consumer_defaults[i].value, errstr, errstr_size))
             goto fail;
+    if (cfg->on_stats) {
+        char interval[16];
+        snprintf(interval, sizeof interval, "%d",
+                 cfg->stats_interval_ms > 0 ? cfg->stats_interval_ms : 1000);
+        if (sr_kafka_conf_set(conf, "consumer", "statistics.interval.ms", interval, errstr,
+                              errstr_size))
+            goto fail;
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     for (size_t i = 0; i < cfg->n_props; i++)
         if (sr_kafka_conf_set(conf, "consumer", cfg->props[i].key, cfg->props[i].value, errstr,
                               errstr_size))

@@ -15,6 +15,7 @@ struct sr_kafka_out {
     rd_kafka_t *rk;
     sr_kafka_out_delivery_fn *on_delivery;
     sr_kafka_log_fn *on_log;
+    sr_kafka_stats_fn *on_stats;
     void *opaque;
     int queue_full_wait_ms;
     int close_timeout_ms;
@@ -27,6 +28,13 @@ static const sr_kafka_kv_t producer_defaults[] = {
     {"message.timeout.ms", "30000"},
     {"partitioner", "murmur2_random"},
 };
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
+    sr_kafka_out_t *out = opaque;
+    (void)rk;
+    out->on_stats(out->opaque, json, json_len);
+    return 0; /* librdkafka frees json */
+}
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
     sr_kafka_out_t *out = rd_kafka_opaque(rk);
@@ -77,6 +85,7 @@ sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
     }
     out->on_delivery = cfg->on_delivery;
     out->on_log = cfg->on_log;
+    out->on_stats = cfg->on_stats;
     out->opaque = cfg->opaque;
     out->queue_full_wait_ms =
         cfg->queue_full_wait_ms ? cfg->queue_full_wait_ms : DEFAULT_QUEUE_FULL_WAIT_MS;
@@ -91,6 +100,15 @@ sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
         if (sr_kafka_conf_set(conf, "producer", producer_defaults[i].key,
                               producer_defaults[i].value, errstr, errstr_size))
             goto fail;
+    if (cfg->on_stats) {
+        char interval[16];
+        snprintf(interval, sizeof interval, "%d",
+                 cfg->stats_interval_ms > 0 ? cfg->stats_interval_ms : 1000);
+        if (sr_kafka_conf_set(conf, "producer", "statistics.interval.ms", interval, errstr,
+                              errstr_size))
+            goto fail;
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     for (size_t i = 0; i < cfg->n_props; i++)
         if (sr_kafka_conf_set(conf, "producer", cfg->props[i].key, cfg->props[i].value, errstr,
                               errstr_size))
