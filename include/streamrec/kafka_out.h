@@ -52,6 +52,7 @@
 #include "streamrec/err.h"
 
 #include "streamrec/kafka_common.h"
+#include "streamrec/prom.h"
 
 /* Header names the dead-letter records carry (values are UTF-8 strings;
  * numbers in decimal). */
@@ -73,6 +74,8 @@ typedef struct sr_kafka_out_config {
     sr_kafka_stats_fn *on_stats;         /* optional: statistics.interval.ms defaults to
                                             stats_interval_ms (1000 if 0), the user's wins */
     int stats_interval_ms;
+    sr_prom_hist_t *delivery_latency_us; /* optional: each record's produce call to its
+                                            delivery report (rd_kafka_message_latency), us */
     void *opaque;                        /* passed to every callback */
     int queue_full_wait_ms;              /* how long _produce waits for room; 0 = 1000 */
     int close_timeout_ms;                /* flush budget of _destroy; 0 = 10000 */

@@ -1,4 +1,5 @@
 #include "pipeline.h"
+#include "log.h"
 #include "sim_throttle.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "streamrec/kafka_in.h"
 #include "streamrec/kafka_out.h"
 #include "streamrec/kafka_restore.h"
+#include "streamrec/kafka_stats.h"
 #include "streamrec/redis_sink.h"
 
 #define POLL_MAX 4096           /* records per consumer poll */
@@ -29,6 +31,9 @@
 #define OUTPUT_SCHEMA_ID_RECO 2 /* Confluent ids of our output schemas (no registry yet) */
 #define OUTPUT_SCHEMA_ID_ALERT 3
 #define RESTORE_TIMEOUT_MS 120000 /* reading a changelog partition to its end */
+#define STATS_INTERVAL_MS 1000    /* librdkafka statistics: lag and broker state */
+#define STATS_MAX_AGE_MS 10000    /* older statistics say nothing about now */
+#define LOG_BURST 5               /* per-record warnings per second */
 
 typedef struct out_list {
     const char *id; /* user or item id: engine-owned, stable for the engine's lifetime */
@@ -56,7 +61,18 @@ typedef struct out_offset {
     const char *topic;
     int32_t partition;
     int64_t next;
+    int64_t last_ts_ms; /* Kafka timestamp of the last record, -1: none */
 } out_offset_t;
+
+/* An assigned input partition as /metrics sees it: where the acknowledged
+ * input stands. Written by the engine thread, read by the HTTP thread,
+ * under lag_lock. */
+typedef struct lag_entry {
+    char topic[256];
+    int32_t partition;
+    int64_t next;       /* -1: nothing acknowledged since the assignment */
+    int64_t last_ts_ms; /* -1: unknown */
+} lag_entry_t;
 
 /* Everything one batch caused, owned by whoever holds the batch: the engine
  * thread while it is open, the sink thread until acknowledged, the engine
@@ -73,7 +89,7 @@ typedef struct batch {
     int64_t *produced_ms; /* Kafka timestamps of the input records, for freshness */
     size_t n_records, cap_records;
     int64_t model_version;
-    uint64_t n_alerts, n_dead_letters, n_events;
+    uint64_t n_alerts, n_dead_letters, n_events, n_firing;
     atomic_int pending_kafka; /* produced, not yet acknowledged */
     atomic_int kafka_failed;
 } batch_t;
@@ -125,6 +141,16 @@ struct sr_pipeline {
     uint8_t record[RECORD_BYTES_MAX];
 
     sr_hist_t freshness;
+    sr_pipeline_metrics_t metrics;
+    sr_kafka_stats_slot_t consumer_stats, producer_stats;
+    pthread_mutex_t lag_lock;
+    lag_entry_t *lag;
+    size_t n_lag, cap_lag;
+    sr_recall_t *recall;
+    uint32_t *recall_items;    /* one list's dense item ids */
+    sr_auc_window_t *churn_auc;
+    atomic_int redis_up;       /* the last Redis write succeeded */
+    sr_log_limit_t dlq_log_limit, consumer_log_limit;
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
         sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored;
     atomic_int paused;
@@ -139,6 +165,17 @@ static void fail(sr_pipeline_t *p, const char *fmt, const char *detail) {
         snprintf(p->failure, sizeof p->failure, fmt, detail);
         atomic_store(&p->failed, 1);
     }
+}
+
+/* A counter with one writing thread: a plain load and store, no locked add. */
+static void bump(_Atomic uint64_t *c, uint64_t by) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+static uint64_t elapsed_us(int64_t since_ns) {
+    int64_t ns = sr_clock_mono_ns() - since_ns;
+    return ns > 0 ? (uint64_t)ns / 1000 : 0;
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -179,6 +216,9 @@ static sr_err_t note_record(batch_t *b, const rd_kafka_message_t *m) {
         o->partition = m->partition;
     }
     o->next = m->offset + 1;
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    o->last_ts_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
     if (b->n_records == b->cap_records) {
         size_t cap = b->cap_records ? b->cap_records * 2 : 4096;
         int64_t *t = realloc(b->produced_ms, cap * sizeof *t);
@@ -187,9 +227,7 @@ static sr_err_t note_record(batch_t *b, const rd_kafka_message_t *m) {
         b->produced_ms = t;
         b->cap_records = cap;
     }
-    rd_kafka_timestamp_type_t tstype;
-    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-    b->produced_ms[b->n_records++] = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
+    b->produced_ms[b->n_records++] = o->last_ts_ms;
     return SR_OK;
 }
 
@@ -216,6 +254,7 @@ static void on_delivery(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err)
     sr_pipeline_t *p = opaque;
     batch_t *b = msg_opaque;
     if (err) {
+        atomic_fetch_add(&p->metrics.kafka_delivery_errors, 1);
         atomic_store(&b->kafka_failed, 1);
         fail(p, "a Kafka output record was not delivered: %s", rd_kafka_err2str(err));
     }
@@ -246,6 +285,15 @@ static void dead_letter(sr_pipeline_t *p, batch_t *b, const rd_kafka_message_t *
         return;
     }
     b->n_dead_letters++;
+    bump(&p->metrics.dead_letters_by_reason[(unsigned)why < SR_ERR__COUNT ? why : SR_ERR_INVALID],
+         1);
+    uint64_t held_back;
+    if (sr_log_allow(&p->dlq_log_limit, &held_back)) {
+        sr_log_ctx_t ctx = {.component = "pipeline", .topic = rd_kafka_topic_name(m->rkt),
+                            .partition = m->partition, .offset = m->offset, .error = message};
+        sr_log(SR_LOG_WARN, &ctx, "record sent to %s (%s)%s", p->dlq_topic, sr_err_name(why),
+               held_back ? "; more were, not logged" : "");
+    }
 }
 
 /* ---- the engine thread's side ------------------------------------------ */
@@ -289,6 +337,20 @@ static sr_err_t decode(sr_pipeline_t *p, const rd_kafka_message_t *m, sr_event_t
                            errstr_size);
 }
 
+/* Test-then-train on what a sampled user was shown (quality.h): before the
+ * engine sees the event. */
+static void check_recall(sr_pipeline_t *p, const sr_event_t *ev) {
+    uint32_t u = sr_engine_find_user(p->engine, ev->user_id.ptr, ev->user_id.len);
+    if (u == SR_INTERN_NONE)
+        return;
+    uint32_t item = sr_engine_find_item(p->engine, ev->item_id.ptr, ev->item_id.len);
+    const sr_profile_t *profile = sr_engine_profile(p->engine, u);
+    bool discovery = item == SR_INTERN_NONE || !profile ||
+                     !(sr_profile_seen_recently(profile, item) ||
+                       sr_profile_purchased(profile, item));
+    sr_recall_check(p->recall, u, item, discovery);
+}
+
 static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
     if (!p->open) {
         if (!(p->open = batch_new())) {
@@ -306,10 +368,15 @@ static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
     sr_event_t ev;
     char why[256];
     sr_err_t err = decode(p, m, &ev, why, sizeof why);
+    bool known_type = (unsigned)ev.type < SR_EVENT__COUNT;
+    if (err == SR_OK && ev.item_id.len > 0 && known_type && ev.type != SR_EVENT_UNKNOWN &&
+        sr_recall_sampled(p->recall, ev.user_id.ptr, ev.user_id.len))
+        check_recall(p, &ev);
     if (err == SR_OK)
         err = sr_engine_apply(p->engine, &ev, why, sizeof why);
     if (err == SR_OK) {
         b->n_events++;
+        bump(&p->metrics.events_by_type[known_type ? ev.type : SR_EVENT_UNKNOWN], 1);
         if (p->handoff && note_user_partition(p, &ev, m->partition) != SR_OK)
             fail(p, "%s", "out of memory tracking users' partitions");
     } else {
@@ -365,6 +432,10 @@ static void close_batch(sr_pipeline_t *p) {
     if (!b)
         return;
     p->open = NULL;
+    int64_t close_start_ns = sr_clock_mono_ns();
+    sr_prom_hist_observe(&p->metrics.batch_open_us,
+                         (uint64_t)(sr_clock_mono_ms() - p->open_since_ms) * 1000);
+    sr_prom_hist_observe(&p->metrics.batch_records, b->n_records);
     const sr_outbox_t *ob;
     if (sr_engine_flush(p->engine, &ob) != SR_OK) {
         fail(p, "%s", "out of memory flushing the engine");
@@ -391,6 +462,12 @@ static void close_batch(sr_pipeline_t *p) {
         o->seq = (int64_t)u->seq;
         if (!(o->items = copy_items(p, b, u->items, u->n_items)))
             goto nomem;
+        if (sr_recall_sampled(p->recall, u->user_id, strlen(u->user_id))) {
+            size_t n = u->n_items < (size_t)p->cfg->engine.reco.k ? u->n_items
+                                                                  : (size_t)p->cfg->engine.reco.k;
+            for (size_t i = 0; i < n; i++) p->recall_items[i] = u->items[i].item;
+            sr_recall_published(p->recall, u->user, p->recall_items, n);
+        }
         sr_reco_record_t rec = {.user_id = o->id, .items = o->items, .n_items = o->n,
                                 .model_version = b->model_version, .event_ts_ms = o->event_ts_ms,
                                 .produced_ts_ms = now, .seq = o->seq};
@@ -446,11 +523,14 @@ static void close_batch(sr_pipeline_t *p) {
         c->level = sr_churn_level_name(u->alert.level);
         c->ts_ms = u->alert.event_ts_ms;
         b->n_alerts++;
+        b->n_firing += u->alert.state == SR_CHURN_FIRING;
     }
+    sr_auc_window_add(p->churn_auc, ob->labels, ob->n_labels);
     sr_engine_stats_t st;
     sr_engine_stats(p->engine, &st);
     atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
     atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
+    sr_prom_hist_observe(&p->metrics.batch_close_us, elapsed_us(close_start_ns));
     pthread_mutex_lock(&p->lock);
     queue_push(&p->to_sink, b);
     pthread_cond_broadcast(&p->changed);
@@ -497,6 +577,46 @@ static void drop_position(sr_pipeline_t *p, const char *topic, int32_t partition
     *pos = p->positions[--p->n_positions];
 }
 
+/* ---- the lag table ------------------------------------------------------ */
+
+static lag_entry_t *find_lag(sr_pipeline_t *p, const char *topic, int32_t partition) {
+    for (size_t k = 0; k < p->n_lag; k++)
+        if (p->lag[k].partition == partition && strcmp(p->lag[k].topic, topic) == 0)
+            return &p->lag[k];
+    return NULL;
+}
+
+/* Caller holds lag_lock. NULL: out of memory (the partition's lag goes unreported). */
+static lag_entry_t *add_lag(sr_pipeline_t *p, const char *topic, int32_t partition) {
+    lag_entry_t *e = find_lag(p, topic, partition);
+    if (e)
+        return e;
+    if (p->n_lag == p->cap_lag) {
+        size_t cap = p->cap_lag ? p->cap_lag * 2 : 16;
+        lag_entry_t *grown = realloc(p->lag, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        p->lag = grown;
+        p->cap_lag = cap;
+    }
+    e = &p->lag[p->n_lag++];
+    snprintf(e->topic, sizeof e->topic, "%s", topic);
+    e->partition = partition;
+    e->next = e->last_ts_ms = -1;
+    return e;
+}
+
+static void note_acked(sr_pipeline_t *p, const out_offset_t *o) {
+    pthread_mutex_lock(&p->lag_lock);
+    lag_entry_t *e = add_lag(p, o->topic, o->partition);
+    if (e) {
+        e->next = o->next;
+        if (o->last_ts_ms >= 0)
+            e->last_ts_ms = o->last_ts_ms;
+    }
+    pthread_mutex_unlock(&p->lag_lock);
+}
+
 /* Stores the offsets of acknowledged batches, oldest first. */
 static void store_acked(sr_pipeline_t *p) {
     pthread_mutex_lock(&p->lock);
@@ -510,7 +630,10 @@ static void store_acked(sr_pipeline_t *p) {
             if (set_position(p, b->offsets[k].topic, b->offsets[k].partition,
                              b->offsets[k].next) != SR_OK)
                 fail(p, "%s", "out of memory tracking input positions");
+            note_acked(p, &b->offsets[k]);
         }
+        bump(&p->metrics.alerts_firing, b->n_firing);
+        bump(&p->metrics.alerts_resolved, b->n_alerts - b->n_firing);
         atomic_fetch_add_explicit(&p->events_applied, b->n_events, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->dead_letters, b->n_dead_letters, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->alerts, b->n_alerts, memory_order_relaxed);
@@ -608,8 +731,9 @@ static void hand_off(sr_pipeline_t *p, const rd_kafka_topic_partition_list_t *pa
         slots = p->user_partition_cap;
     uint64_t n = 0;
     if (rd_kafka_assignment_lost(sr_kafka_in_handle(p->in))) {
-        fprintf(stderr, "streamrec: partition assignment lost: the state of its users is "
-                        "dropped here; their new owner restores it from the changelog\n");
+        sr_log(SR_LOG_WARN, &SR_LOG_CTX("pipeline"),
+               "partition assignment lost: the state of its users is dropped here; their new "
+               "owner restores it from the changelog");
     } else {
         batch_t *h = batch_new();
         if (!h) {
@@ -626,6 +750,7 @@ static void hand_off(sr_pipeline_t *p, const rd_kafka_topic_partition_list_t *pa
     for (uint32_t u = 0; u < slots; u++)
         if (p->user_partition[u] >= 0 && in_list(parts, p->user_partition[u])) {
             sr_engine_forget_user(p->engine, u);
+            sr_recall_forget(p->recall, u);
             p->user_partition[u] = -1;
         }
     for (int k = 0; k < parts->cnt; k++)
@@ -676,8 +801,9 @@ static void on_changelog_record(void *opaque, const rd_kafka_message_t *m) {
     }
     if (sr_engine_import_user(p->engine, m->key, m->key_len, m->payload, m->len, errstr,
                               sizeof errstr) != SR_OK) {
-        fprintf(stderr, "streamrec: %s [%d] offset %lld: user state skipped: %s\n",
-                p->changelog_topic, (int)m->partition, (long long)m->offset, errstr);
+        sr_log_ctx_t ctx = {.component = "pipeline", .topic = p->changelog_topic,
+                            .partition = m->partition, .offset = m->offset, .error = errstr};
+        sr_log(SR_LOG_WARN, &ctx, "user state skipped");
         return;
     }
     sr_event_t who = {.user_id = {m->key, m->key_len}};
@@ -719,20 +845,63 @@ static void restore_users(sr_pipeline_t *p, rd_kafka_topic_partition_list_t *par
     free(wanted);
 }
 
+/* "clicks [0,1,3]"-style list of a rebalance's partitions, for its log line. */
+static void describe_parts(const rd_kafka_topic_partition_list_t *parts, char *out, size_t size) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int k = 0; k < parts->cnt && len + 1 < size; k++) {
+        bool new_topic = k == 0 || strcmp(parts->elems[k].topic, parts->elems[k - 1].topic) != 0;
+        int n = snprintf(out + len, size - len, "%s%s%s%d", k == 0 ? "" : new_topic ? "] " : ",",
+                         new_topic ? parts->elems[k].topic : "", new_topic ? " [" : "",
+                         (int)parts->elems[k].partition);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    if (parts->cnt > 0 && len + 1 < size)
+        snprintf(out + len, size - len, "]");
+}
+
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
     sr_pipeline_t *p = opaque;
+    char which[512];
+    describe_parts(parts, which, sizeof which);
+    if (parts->cnt > 0)
+        sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions revoked: %s", which);
+    atomic_fetch_add(&p->metrics.revokes, 1);
     drain(p); /* the revoked partitions' offsets must be stored before they go */
     if (p->handoff && !atomic_load(&p->failed))
         hand_off(p, parts);
     atomic_fetch_sub(&p->partitions, parts->cnt);
+    pthread_mutex_lock(&p->lag_lock);
+    for (int k = 0; k < parts->cnt; k++) {
+        lag_entry_t *e = find_lag(p, parts->elems[k].topic, parts->elems[k].partition);
+        if (e)
+            *e = p->lag[--p->n_lag];
+    }
+    pthread_mutex_unlock(&p->lag_lock);
 }
 
 /* Before the partitions are assigned: their users are restored, and each
  * starts where its restored state ends. */
 static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
     sr_pipeline_t *p = opaque;
+    char which[512];
+    describe_parts(parts, which, sizeof which);
+    if (parts->cnt > 0)
+        sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions assigned: %s", which);
+    atomic_fetch_add(&p->metrics.assigns, 1);
+    uint64_t restored = atomic_load(&p->users_restored);
     if (p->handoff && !atomic_load(&p->failed))
         restore_users(p, parts);
+    if (atomic_load(&p->users_restored) > restored)
+        sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "restored %llu users from %s",
+               (unsigned long long)(atomic_load(&p->users_restored) - restored),
+               p->changelog_topic);
+    pthread_mutex_lock(&p->lag_lock);
+    for (int k = 0; k < parts->cnt; k++)
+        add_lag(p, parts->elems[k].topic, parts->elems[k].partition);
+    pthread_mutex_unlock(&p->lag_lock);
     atomic_fetch_add(&p->partitions, parts->cnt);
 }
 
@@ -763,10 +932,21 @@ static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, si
 static void write_redis_retrying(sr_pipeline_t *p, const batch_t *b) {
     char errstr[512];
     int delay_ms = RETRY_MIN_MS;
-    while (write_redis(p, b, errstr, sizeof errstr) != SR_OK) {
+    for (;;) {
+        int64_t start_ns = sr_clock_mono_ns();
+        if (write_redis(p, b, errstr, sizeof errstr) == SR_OK) {
+            sr_prom_hist_observe(&p->metrics.redis_write_us, elapsed_us(start_ns));
+            if (!atomic_exchange(&p->redis_up, 1))
+                sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "Redis writes succeed again");
+            return;
+        }
+        atomic_store(&p->redis_up, 0);
         atomic_fetch_add_explicit(&p->redis_retries, 1, memory_order_relaxed);
-        if (delay_ms == RETRY_MIN_MS)
-            fprintf(stderr, "streamrec: Redis write failed, retrying: %s\n", errstr);
+        if (delay_ms == RETRY_MIN_MS) {
+            sr_log_ctx_t ctx = SR_LOG_CTX("pipeline");
+            ctx.error = errstr;
+            sr_log(SR_LOG_WARN, &ctx, "Redis write failed, retrying with backoff");
+        }
         struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
@@ -826,9 +1006,11 @@ static void *sink_main(void *arg) {
             write_redis_retrying(p, b);
             int64_t now = sr_clock_wall_ms();
             for (size_t r = 0; r < b->n_records; r++)
-                if (b->produced_ms[r] >= 0)
-                    sr_hist_record(&p->freshness, (uint64_t)(now > b->produced_ms[r]
-                                                                 ? now - b->produced_ms[r] : 0));
+                if (b->produced_ms[r] >= 0) {
+                    uint64_t ms = (uint64_t)(now > b->produced_ms[r] ? now - b->produced_ms[r] : 0);
+                    sr_hist_record(&p->freshness, ms);
+                    sr_prom_hist_observe(&p->metrics.freshness_ms, ms);
+                }
             atomic_fetch_add_explicit(&p->recos_written, b->n_recos, memory_order_relaxed);
             atomic_fetch_add_explicit(&p->sims_written, b->n_sims, memory_order_relaxed);
             queue_push(&waiting, b);
@@ -840,6 +1022,58 @@ static void *sink_main(void *arg) {
 }
 
 /* ---- setup -------------------------------------------------------------- */
+
+static void consumer_log(void *opaque, int level, rd_kafka_resp_err_t err, const char *facility,
+                         const char *message) {
+    (void)opaque;
+    sr_log_kafka("kafka.consumer", level, err ? rd_kafka_err2name(err) : NULL, facility, message);
+}
+
+static void producer_log(void *opaque, int level, rd_kafka_resp_err_t err, const char *facility,
+                         const char *message) {
+    (void)opaque;
+    sr_log_kafka("kafka.producer", level, err ? rd_kafka_err2name(err) : NULL, facility, message);
+}
+
+static void consumer_stats(void *opaque, const char *json, size_t len) {
+    sr_kafka_stats_slot_put(&((sr_pipeline_t *)opaque)->consumer_stats, json, len);
+}
+
+static void producer_stats(void *opaque, const char *json, size_t len) {
+    sr_kafka_stats_slot_put(&((sr_pipeline_t *)opaque)->producer_stats, json, len);
+}
+
+/* Histogram bounds, in each histogram's base unit. Freshness has a one
+ * second target; batches live batch.max.ms (20 ms) to batch.backlog.max.ms
+ * (250 ms); a Redis batch write takes ~1-50 ms; Kafka acknowledgements take
+ * a few ms with linger.ms=2 and up to message.timeout.ms (30 s) when a
+ * broker is away. */
+static const uint64_t freshness_ms_bounds[] = {5, 10, 25, 50, 100, 250, 500,
+                                               1000, 2500, 5000, 10000, 30000};
+static const uint64_t batch_records_bounds[] = {1, 10, 100, 1000, 5000, 10000,
+                                                25000, 50000, 100000, 250000, 1000000};
+static const uint64_t batch_open_us_bounds[] = {1000, 5000, 10000, 20000, 50000, 100000,
+                                                250000, 500000, 1000000, 2500000};
+static const uint64_t batch_close_us_bounds[] = {100, 500, 1000, 5000, 10000, 25000,
+                                                 50000, 100000, 250000, 500000, 1000000};
+static const uint64_t redis_write_us_bounds[] = {100, 500, 1000, 2500, 5000, 10000,
+                                                 25000, 50000, 100000, 250000, 1000000};
+static const uint64_t kafka_delivery_us_bounds[] = {1000, 2500, 5000, 10000, 25000, 50000,
+                                                    100000, 250000, 500000, 1000000,
+                                                    5000000, 30000000};
+#define BOUNDS(a) (a), sizeof(a) / sizeof *(a)
+
+static void metrics_init(sr_pipeline_metrics_t *m) {
+    memset(m, 0, sizeof *m);
+    for (int t = 0; t < SR_EVENT__COUNT; t++) atomic_init(&m->events_by_type[t], 0);
+    for (int e = 0; e < SR_ERR__COUNT; e++) atomic_init(&m->dead_letters_by_reason[e], 0);
+    sr_prom_hist_init(&m->freshness_ms, BOUNDS(freshness_ms_bounds), 1e3);
+    sr_prom_hist_init(&m->batch_records, BOUNDS(batch_records_bounds), 1);
+    sr_prom_hist_init(&m->batch_open_us, BOUNDS(batch_open_us_bounds), 1e6);
+    sr_prom_hist_init(&m->batch_close_us, BOUNDS(batch_close_us_bounds), 1e6);
+    sr_prom_hist_init(&m->redis_write_us, BOUNDS(redis_write_us_bounds), 1e6);
+    sr_prom_hist_init(&m->kafka_delivery_us, BOUNDS(kafka_delivery_us_bounds), 1e6);
+}
 
 static char *read_file(const char *path, char *errstr, size_t errstr_size) {
     FILE *f = fopen(path, "rb");
@@ -883,6 +1117,12 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     }
     p->cfg = cfg;
     sr_hist_init(&p->freshness);
+    metrics_init(&p->metrics);
+    sr_kafka_stats_slot_init(&p->consumer_stats);
+    sr_kafka_stats_slot_init(&p->producer_stats);
+    pthread_mutex_init(&p->lag_lock, NULL);
+    atomic_init(&p->redis_up, 1);
+    p->dlq_log_limit.burst = p->consumer_log_limit.burst = LOG_BURST;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
     p->framing = strcmp(cfg->io.input_format, "avro") == 0 ? SR_FRAMING_BARE : SR_FRAMING_CONFLUENT;
@@ -910,7 +1150,11 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         goto fail;
     if (!(p->user_state = malloc(sr_engine_user_state_max(p->engine))) ||
         !(p->sim_throttle = sr_sim_throttle_new(cfg->io.sim_publish_interval_ms)) ||
-        !(p->sim_list = calloc((size_t)cfg->engine.sim_neighbours, sizeof *p->sim_list)))
+        !(p->sim_list = calloc((size_t)cfg->engine.sim_neighbours, sizeof *p->sim_list)) ||
+        !(p->recall = sr_recall_new(cfg->io.metrics_recall_sample, (size_t)cfg->engine.reco.k,
+                                    (size_t)cfg->io.metrics_quality_window)) ||
+        !(p->recall_items = calloc((size_t)cfg->engine.reco.k, sizeof *p->recall_items)) ||
+        !(p->churn_auc = sr_auc_window_new((size_t)cfg->io.metrics_quality_window)))
         goto nomem;
     if (cfg->io.input_schema_file[0]) {
         if (!(p->writer_schema = read_file(cfg->io.input_schema_file, errstr, errstr_size)) ||
@@ -938,7 +1182,11 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         goto nomem;
     sr_kafka_out_config_t ocfg = {.bootstrap = bootstrap, .props = props,
                                   .n_props = sr_config_kafka_props(cfg, SR_KAFKA_PRODUCER, props),
-                                  .on_delivery = on_delivery, .opaque = p};
+                                  .on_delivery = on_delivery, .on_log = producer_log,
+                                  .on_stats = producer_stats,
+                                  .stats_interval_ms = STATS_INTERVAL_MS,
+                                  .delivery_latency_us = &p->metrics.kafka_delivery_us,
+                                  .opaque = p};
     if (!(p->out = sr_kafka_out_new(&ocfg, errstr, errstr_size)))
         goto fail;
 
@@ -955,7 +1203,9 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     sr_kafka_in_config_t icfg = {.bootstrap = bootstrap, .group_id = cfg->io.input_group_id,
                                  .topics = topics, .n_topics = n_topics, .props = props,
                                  .n_props = sr_config_kafka_props(cfg, SR_KAFKA_CONSUMER, props),
-                                 .on_assign = on_assign, .on_revoke = on_revoke, .opaque = p};
+                                 .on_assign = on_assign, .on_revoke = on_revoke,
+                                 .on_log = consumer_log, .on_stats = consumer_stats,
+                                 .stats_interval_ms = STATS_INTERVAL_MS, .opaque = p};
     p->consumer_props = props; /* kept for the restore consumer; strings are cfg's */
     p->n_consumer_props = icfg.n_props;
     props = NULL;
@@ -979,6 +1229,21 @@ fail:
     return NULL;
 }
 
+/* An error record from the consumer (a partition gone, an offset out of
+ * range): logged, rate-limited, and otherwise skipped. */
+static void log_consumer_error(sr_pipeline_t *p, const rd_kafka_message_t *m) {
+    uint64_t held_back;
+    if (!sr_log_allow(&p->consumer_log_limit, &held_back))
+        return;
+    sr_log_ctx_t ctx = {.component = "kafka.consumer",
+                        .topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL,
+                        .partition = m->rkt ? m->partition : -1,
+                        .offset = m->rkt ? m->offset : -1,
+                        .error = rd_kafka_err2name(m->err)};
+    sr_log(SR_LOG_WARN, &ctx, "consumer: %s%s", rd_kafka_message_errstr(m),
+           held_back ? "; more errors were not logged" : "");
+}
+
 sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
                          size_t errstr_size) {
     rd_kafka_message_t *msgs[POLL_MAX];
@@ -987,6 +1252,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
     const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
     bool backlog = false; /* the last poll was full: more input is waiting */
     while (!*stop && !atomic_load(&p->failed)) {
+        atomic_store_explicit(&p->metrics.loop_mono_ms, sr_clock_mono_ms(), memory_order_relaxed);
         /* consume_batch_queue waits its whole timeout unless POLL_MAX records
          * arrive first: short polls keep that wait out of the freshness. */
         int timeout = POLL_WAIT_MS;
@@ -1000,7 +1266,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
             if (!msgs[k]->err)
                 handle_record(p, msgs[k]);
             else if (msgs[k]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                fprintf(stderr, "streamrec: consumer: %s\n", rd_kafka_message_errstr(msgs[k]));
+                log_consumer_error(p, msgs[k]);
             rd_kafka_message_destroy(msgs[k]);
         }
         pthread_mutex_lock(&p->lock);
@@ -1033,8 +1299,11 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
     /* A final commit refused (say, by a rebalance under way) loses nothing:
      * the partitions' next owner starts at the handoff's position record,
      * or without handoff re-reads from the last commit (at-least-once). */
-    if (err != SR_OK)
-        fprintf(stderr, "streamrec: warning: closing the consumer: %s\n", why);
+    if (err != SR_OK) {
+        sr_log_ctx_t ctx = SR_LOG_CTX("pipeline");
+        ctx.error = why;
+        sr_log(SR_LOG_WARN, &ctx, "closing the consumer");
+    }
     return SR_OK;
 }
 
@@ -1056,6 +1325,101 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
 }
 
 const sr_hist_t *sr_pipeline_freshness(const sr_pipeline_t *p) { return &p->freshness; }
+
+const sr_pipeline_metrics_t *sr_pipeline_metrics(const sr_pipeline_t *p) { return &p->metrics; }
+
+const sr_recall_t *sr_pipeline_recall(const sr_pipeline_t *p) { return p->recall; }
+
+sr_auc_window_t *sr_pipeline_churn_auc(const sr_pipeline_t *p) { return p->churn_auc; }
+
+size_t sr_pipeline_lag(sr_pipeline_t *p, sr_pipeline_lag_t *out, size_t max) {
+    sr_kafka_stats_t st;
+    bool have_stats =
+        sr_kafka_stats_slot_parse(&p->consumer_stats, STATS_MAX_AGE_MS, &st, NULL, 0) == SR_OK;
+    int64_t now = sr_clock_wall_ms();
+    rd_kafka_t *rk = sr_kafka_in_handle(p->in);
+    pthread_mutex_lock(&p->lag_lock);
+    size_t n = p->n_lag;
+    for (size_t k = 0; k < n && k < max; k++) {
+        const lag_entry_t *e = &p->lag[k];
+        sr_pipeline_lag_t *o = &out[k];
+        memcpy(o->topic, e->topic, sizeof o->topic);
+        o->partition = e->partition;
+        o->offsets = -1;
+        for (size_t i = 0; have_stats && i < st.n_partitions; i++)
+            if (st.partitions[i].partition == e->partition &&
+                strcmp(st.partitions[i].topic, e->topic) == 0)
+                o->offsets = st.partitions[i].consumer_lag;
+        /* Caught up when nothing is past the last acknowledged record (the
+         * high watermark is librdkafka's cached one: no broker round trip);
+         * otherwise the age of that record approximates how far behind the
+         * input is -- from above, by at most the gap to the next record. */
+        int64_t low = -1, high = -1;
+        rd_kafka_get_watermark_offsets(rk, e->topic, e->partition, &low, &high);
+        if (e->next >= 0 && high >= 0 && e->next >= high)
+            o->seconds = 0;
+        else if (e->last_ts_ms >= 0)
+            o->seconds = now > e->last_ts_ms ? (double)(now - e->last_ts_ms) / 1000.0 : 0;
+        else
+            o->seconds = -1;
+    }
+    pthread_mutex_unlock(&p->lag_lock);
+    if (have_stats)
+        sr_kafka_stats_free(&st);
+    return n;
+}
+
+static bool kafka_client_up(sr_kafka_stats_slot_t *slot, const char *client, char *reason,
+                            size_t reason_size) {
+    sr_kafka_stats_t st;
+    char why[256];
+    if (sr_kafka_stats_slot_parse(slot, STATS_MAX_AGE_MS, &st, why, sizeof why) != SR_OK) {
+        snprintf(reason, reason_size, "Kafka %s: %s", client, why);
+        return false;
+    }
+    bool up = st.brokers_up > 0;
+    if (!up)
+        snprintf(reason, reason_size, "Kafka %s: none of its %d brokers is connected", client,
+                 st.brokers);
+    sr_kafka_stats_free(&st);
+    return up;
+}
+
+bool sr_pipeline_failed(sr_pipeline_t *p, char *reason, size_t reason_size) {
+    if (atomic_load(&p->failed) != 1)
+        return false;
+    snprintf(reason, reason_size, "%s", p->failure);
+    return true;
+}
+
+sr_err_t sr_pipeline_ready(sr_pipeline_t *p, char *reason, size_t reason_size) {
+    char failure[sizeof p->failure];
+    if (sr_pipeline_failed(p, failure, sizeof failure)) {
+        snprintf(reason, reason_size, "stopped: %s", failure);
+        return SR_ERR_IO;
+    }
+    /* Checkpoint restore, once it exists, belongs first: until the state is
+     * loaded the outputs would be computed from an empty model. */
+    if (atomic_load(&p->partitions) <= 0) {
+        snprintf(reason, reason_size, "no input partitions assigned yet (joining group %s)",
+                 p->cfg->io.input_group_id);
+        return SR_ERR_EOF;
+    }
+    if (!atomic_load(&p->redis_up)) {
+        snprintf(reason, reason_size, "the last Redis write failed (%s); retrying",
+                 p->cfg->io.redis_url);
+        return SR_ERR_IO;
+    }
+    if (!kafka_client_up(&p->consumer_stats, "consumer", reason, reason_size) ||
+        !kafka_client_up(&p->producer_stats, "producer", reason, reason_size))
+        return SR_ERR_IO;
+    return SR_OK;
+}
+
+int64_t sr_pipeline_loop_age_ms(const sr_pipeline_t *p) {
+    int64_t last = atomic_load_explicit(&p->metrics.loop_mono_ms, memory_order_relaxed);
+    return last ? sr_clock_mono_ms() - last : 0;
+}
 
 void sr_pipeline_destroy(sr_pipeline_t *p) {
     if (!p)
@@ -1090,6 +1454,13 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     free(p->positions);
     sr_kafka_out_destroy(p->out);
     sr_redis_sink_destroy(p->redis);
+    sr_recall_destroy(p->recall);
+    free(p->recall_items);
+    sr_auc_window_destroy(p->churn_auc);
+    free(p->lag);
+    pthread_mutex_destroy(&p->lag_lock);
+    sr_kafka_stats_slot_destroy(&p->consumer_stats);
+    sr_kafka_stats_slot_destroy(&p->producer_stats);
     sr_output_encoder_destroy(p->encoder);
     sr_click_decoder_destroy(p->decoder);
     sr_engine_destroy(p->engine);

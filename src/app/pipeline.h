@@ -33,7 +33,12 @@
 #include <stdint.h>
 
 #include "streamrec/config.h"
+#include "streamrec/err.h"
+#include "streamrec/event.h"
 #include "streamrec/hist.h"
+#include "streamrec/prom.h"
+
+#include "quality.h"
 
 typedef struct sr_pipeline_stats {
     uint64_t records_in;       /* input records polled (errors excluded) */
@@ -69,6 +74,60 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out);
 /* Freshness in ms: an input record's Kafka timestamp to Redis acknowledging
  * the recommendations it caused. Recorded by the sink thread. */
 const sr_hist_t *sr_pipeline_freshness(const sr_pipeline_t *p);
+
+/* ---- for /metrics, /healthz and /readyz ---------------------------------
+ *
+ * Instruments the engine and sink threads write (relaxed atomics) and any
+ * thread reads. Histograms are in their base unit (see each); the
+ * Prometheus names and buckets are the exporter's (metrics.c). */
+typedef struct sr_pipeline_metrics {
+    _Atomic uint64_t events_by_type[SR_EVENT__COUNT]; /* applied; [UNKNOWN]: skipped */
+    _Atomic uint64_t dead_letters_by_reason[SR_ERR__COUNT];
+    _Atomic uint64_t alerts_firing, alerts_resolved;   /* produced and acknowledged */
+    _Atomic uint64_t kafka_delivery_errors;
+    _Atomic uint64_t assigns, revokes;                  /* rebalance callbacks */
+    _Atomic int64_t loop_mono_ms;                       /* last poll-loop turn */
+    sr_prom_hist_t freshness_ms;      /* Kafka timestamp -> Redis acknowledged, per record */
+    sr_prom_hist_t batch_records;     /* input records per closed batch */
+    sr_prom_hist_t batch_open_us;     /* first record -> batch closed */
+    sr_prom_hist_t batch_close_us;    /* engine flush, encoding, produce calls */
+    sr_prom_hist_t redis_write_us;    /* one acknowledged batch write (pipeline + replies) */
+    sr_prom_hist_t kafka_delivery_us; /* produce call -> delivery report, per output record */
+} sr_pipeline_metrics_t;
+
+/* Borrowed, valid until sr_pipeline_destroy(); any thread. */
+const sr_pipeline_metrics_t *sr_pipeline_metrics(const sr_pipeline_t *p);
+
+/* Consumer lag of one assigned input partition. */
+typedef struct sr_pipeline_lag {
+    char topic[256];
+    int32_t partition;
+    int64_t offsets;  /* from librdkafka's statistics: high watermark minus the committed
+                         offset; -1 unknown */
+    double seconds;   /* now minus the Kafka timestamp of the newest acknowledged record;
+                         0 when nothing is waiting past it; -1 unknown */
+} sr_pipeline_lag_t;
+
+/* Fills up to max partitions, returns how many are assigned (may exceed
+ * max). Any thread; parses the newest statistics, so call it per scrape,
+ * not in a loop. */
+size_t sr_pipeline_lag(sr_pipeline_t *p, sr_pipeline_lag_t *out, size_t max);
+
+/* SR_OK when the pipeline can do its job: input partitions assigned, the
+ * Redis connection up as of the last write, both Kafka clients connected to
+ * a broker per their latest statistics, not stopped by an error. Otherwise
+ * the first reason that fails, one line, in reason. Any thread. */
+sr_err_t sr_pipeline_ready(sr_pipeline_t *p, char *reason, size_t reason_size);
+
+/* Milliseconds since the engine thread's poll loop last turned (0 before
+ * sr_pipeline_run() starts it: a pipeline being set up is not stalled), and
+ * whether the pipeline stopped on an error (reason filled). Any thread. */
+int64_t sr_pipeline_loop_age_ms(const sr_pipeline_t *p);
+bool sr_pipeline_failed(sr_pipeline_t *p, char *reason, size_t reason_size);
+
+/* Running model quality (see quality.h); borrowed, any thread. */
+const sr_recall_t *sr_pipeline_recall(const sr_pipeline_t *p);
+sr_auc_window_t *sr_pipeline_churn_auc(const sr_pipeline_t *p);
 
 void sr_pipeline_destroy(sr_pipeline_t *p);
 

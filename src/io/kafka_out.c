@@ -16,6 +16,7 @@ struct sr_kafka_out {
     sr_kafka_out_delivery_fn *on_delivery;
     sr_kafka_log_fn *on_log;
     sr_kafka_stats_fn *on_stats;
+    sr_prom_hist_t *delivery_latency_us;
     void *opaque;
     int queue_full_wait_ms;
     int close_timeout_ms;
@@ -61,7 +62,13 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     sr_kafka_out_t *out = opaque;
     (void)rk;
-    out->on_delivery(out->opaque, msg->_private, msg->err);
+    if (out->delivery_latency_us) {
+        int64_t us = rd_kafka_message_latency(msg);
+        if (us >= 0)
+            sr_prom_hist_observe(out->delivery_latency_us, (uint64_t)us);
+    }
+    if (out->on_delivery)
+        out->on_delivery(out->opaque, msg->_private, msg->err);
 }
 
 sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
@@ -86,6 +93,7 @@ sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
     out->on_delivery = cfg->on_delivery;
     out->on_log = cfg->on_log;
     out->on_stats = cfg->on_stats;
+    out->delivery_latency_us = cfg->delivery_latency_us;
     out->opaque = cfg->opaque;
     out->queue_full_wait_ms =
         cfg->queue_full_wait_ms ? cfg->queue_full_wait_ms : DEFAULT_QUEUE_FULL_WAIT_MS;
@@ -114,7 +122,7 @@ sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
                               errstr_size))
             goto fail;
     rd_kafka_conf_set_opaque(conf, out);
-    if (out->on_delivery)
+    if (out->on_delivery || out->delivery_latency_us)
         rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
     if (out->on_log) {
         rd_kafka_conf_set_log_cb(conf, log_cb);
