@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,15 @@ sr_err_t sr_cli_add_override(sr_cli_config_args_t *a, const char *key_value,
                          SR_CLI_MAX_OVERRIDES);
     a->overrides[a->n_overrides++] = key_value;
     return SR_OK;
+}
+
+void sr_cli_start_logging(const sr_config_t *cfg) {
+    sr_log_format_t format = SR_LOG_TEXT;
+    sr_log_level_t level = SR_LOG_INFO;
+    /* both keys are enums the config already validated */
+    sr_log_format_parse(cfg->io.log_format, &format);
+    sr_log_level_parse(cfg->io.log_level, &level);
+    sr_log_configure(format, level, stderr);
 }
 
 sr_err_t sr_cli_build_config(sr_config_t *cfg, const sr_cli_config_args_t *a,

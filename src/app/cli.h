@@ -27,6 +27,9 @@ sr_err_t sr_cli_add_override(sr_cli_config_args_t *a, const char *key_value,
 sr_err_t sr_cli_build_config(sr_config_t *cfg, const sr_cli_config_args_t *a,
                              char *errstr, size_t errstr_size);
 
+/* Points the logger (log.h) at stderr with log.format and log.level. */
+void sr_cli_start_logging(const sr_config_t *cfg);
+
 /* Parses a number option in [min, max]; on failure prints
  * "streamrec CMD: --NAME: 'S' is not a number in [min, max]" and returns false. */
 bool sr_cli_number(const char *cmd, const char *name, const char *s, double min, double max,

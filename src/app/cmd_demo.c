@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "embedded.h"
+#include "endpoint.h"
+#include "log.h"
 #include "pipeline.h"
 #include "producer.h"
 #include "streamrec/clock.h"
@@ -179,9 +181,11 @@ int sr_cmd_demo(int argc, char **argv) {
     }
     int rc = 1;
     sr_embedded_t *embedded = NULL;
+    sr_endpoint_t *endpoint = NULL;
     pthread_t generator, status;
     bool generator_started = false, status_started = false;
     sr_cli_install_stop_signals(&d.stop);
+    sr_cli_start_logging(&cfg);
 
     /* Kafka: the mock cluster with the daemon's topics; Redis: the configured
      * one if it answers, else our own. */
@@ -200,6 +204,14 @@ int sr_cmd_demo(int argc, char **argv) {
         !(d.producer = sr_producer_new(&pcfg, errstr, sizeof errstr))) {
         fprintf(stderr, "streamrec demo: %s\n", errstr);
         goto done;
+    }
+    if (cfg.io.http_listen[0]) {
+        if (!(endpoint = sr_endpoint_new(&cfg, d.pipeline, errstr, sizeof errstr))) {
+            fprintf(stderr, "streamrec demo: %s\n", errstr);
+            goto done;
+        }
+        fprintf(stderr, "streamrec demo: /metrics, /healthz and /readyz on %s (port %d)\n",
+                cfg.io.http_listen, sr_endpoint_port(endpoint));
     }
     print_commands(&cfg, d.bootstrap, cfg.io.redis_url);
     fprintf(stderr, "streamrec demo: generating %u users x %u items at %.0f events/s%s\n",
@@ -257,6 +269,7 @@ int sr_cmd_demo(int argc, char **argv) {
 done:
     sr_producer_destroy(d.producer);
     sr_synth_destroy(d.stream);
+    sr_endpoint_destroy(endpoint); /* before the pipeline it reads */
     sr_pipeline_destroy(d.pipeline);
     sr_embedded_destroy(embedded);
     sr_config_free(&cfg);

@@ -11,6 +11,8 @@
 
 #include "cli.h"
 #include "embedded.h"
+#include "endpoint.h"
+#include "log.h"
 #include "pipeline.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -91,8 +93,8 @@ static bool write_ready_file(ready_watch_t *w, int partitions) {
         unlink(tmp);
         return false;
     }
-    fprintf(stderr, "streamrec run: ready (%d input partitions assigned); wrote %s\n", partitions,
-            w->path);
+    sr_log(SR_LOG_INFO, &SR_LOG_CTX("run"), "ready (%d input partitions assigned); wrote %s",
+           partitions, w->path);
     return true;
 }
 
@@ -156,23 +158,37 @@ int sr_cmd_run(int argc, char **argv) {
     }
     volatile sig_atomic_t *stop;
     sr_cli_install_stop_signals(&stop);
+    sr_cli_start_logging(&cfg);
+    sr_log_ctx_t ctx = SR_LOG_CTX("run");
     int rc = 1;
     sr_embedded_t *embedded = NULL;
     sr_pipeline_t *p = NULL;
+    sr_endpoint_t *endpoint = NULL;
     ready_watch_t watch = {.path = ready_path};
     pthread_t watcher;
     bool watching = false;
     if (embedded_wanted &&
         !(embedded = sr_embedded_new(&cfg, "--embedded", stderr, errstr, sizeof errstr))) {
-        fprintf(stderr, "streamrec run: %s\n", errstr);
+        ctx.error = errstr;
+        sr_log(SR_LOG_ERROR, &ctx, "cannot start the embedded Kafka and Redis");
         goto done;
     }
     if (!(p = sr_pipeline_new(&cfg, errstr, sizeof errstr))) {
-        fprintf(stderr, "streamrec run: %s\n", errstr);
+        ctx.error = errstr;
+        sr_log(SR_LOG_ERROR, &ctx, "cannot start the pipeline");
         goto done;
     }
-    fprintf(stderr, "streamrec run: consuming %s as group %s\n", cfg.io.input_topics,
-            cfg.io.input_group_id);
+    if (cfg.io.http_listen[0]) {
+        if (!(endpoint = sr_endpoint_new(&cfg, p, errstr, sizeof errstr))) {
+            ctx.error = errstr;
+            sr_log(SR_LOG_ERROR, &ctx, "cannot serve http.listen");
+            goto done;
+        }
+        sr_log(SR_LOG_INFO, &ctx, "serving /metrics, /healthz and /readyz on %s (port %d)",
+               cfg.io.http_listen, sr_endpoint_port(endpoint));
+    }
+    sr_log(SR_LOG_INFO, &ctx, "consuming %s as group %s", cfg.io.input_topics,
+           cfg.io.input_group_id);
     if (ready_path) {
         const char *bootstrap = sr_config_kafka_value(&cfg, "bootstrap.servers");
         watch.bootstrap = bootstrap ? bootstrap : "";
@@ -180,25 +196,30 @@ int sr_cmd_run(int argc, char **argv) {
         watch.pipeline = p;
         watch.stop = stop;
         if (!(watching = pthread_create(&watcher, NULL, ready_watch_main, &watch) == 0)) {
-            fprintf(stderr, "streamrec run: cannot start the --ready-file thread\n");
+            sr_log(SR_LOG_ERROR, &ctx, "cannot start the --ready-file thread");
             goto done;
         }
     }
-    if (sr_pipeline_run(p, stop, errstr, sizeof errstr) != SR_OK)
-        fprintf(stderr, "streamrec run: %s\n", errstr);
-    else
+    if (sr_pipeline_run(p, stop, errstr, sizeof errstr) != SR_OK) {
+        ctx.error = errstr;
+        sr_log(SR_LOG_ERROR, &ctx, "the pipeline stopped on an error");
+    } else {
         rc = 0;
+        sr_log(SR_LOG_INFO, &ctx, "stopped; offsets committed");
+    }
 done:
     if (watching) {
         atomic_store(&watch.pipeline_done, true);
         pthread_join(watcher, NULL);
         if (watch.error[0]) {
-            fprintf(stderr, "streamrec run: %s\n", watch.error);
+            ctx.error = watch.error;
+            sr_log(SR_LOG_ERROR, &ctx, "--ready-file failed");
             rc = 1;
         }
         if (watch.written)
             unlink(ready_path);
     }
+    sr_endpoint_destroy(endpoint); /* before the pipeline it reads */
     sr_pipeline_destroy(p);
     sr_embedded_destroy(embedded);
     sr_config_free(&cfg);

@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -139,6 +140,12 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
                    "streamrec.error header)");
     for (int e = 1; e < SR_ERR__COUNT; e++) {
         uint64_t n = atomic_load_explicit(&m->dead_letters_by_reason[e], memory_order_relaxed);
+        /* the reasons decoding and the engine give are always there (0 until
+         * seen, so rate() works from the start); others only once seen */
+        bool usual = e == SR_ERR_INVALID || e == SR_ERR_TRUNCATED || e == SR_ERR_BAD_MAGIC ||
+                     e == SR_ERR_UNKNOWN_SCHEMA || e == SR_ERR_BAD_FIELD;
+        if (!usual && n == 0)
+            continue;
         sr_prom_label_t l[] = {{"reason", sr_err_name((sr_err_t)e)}};
         sr_prom_sample_u64(&b, "streamrec_dlq_records_total", l, 1, n);
     }

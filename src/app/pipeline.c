@@ -988,8 +988,14 @@ static void *sink_main(void *arg) {
     queue_t waiting = {0}; /* written to Redis, Kafka acknowledgements outstanding */
     for (;;) {
         pthread_mutex_lock(&p->lock);
+        /* Idle, it still wakes now and then to poll the producer: its
+         * statistics (broker state for /readyz) arrive through poll. */
+        struct timespec idle_until;
+        clock_gettime(CLOCK_REALTIME, &idle_until);
+        idle_until.tv_sec += 1;
         while (!p->to_sink.head && !p->sink_stop && !waiting.head)
-            pthread_cond_wait(&p->changed, &p->lock);
+            if (pthread_cond_timedwait(&p->changed, &p->lock, &idle_until) == ETIMEDOUT)
+                break;
         batch_t *b = p->to_sink.head;
         if (b) {
             p->to_sink.head = b->next;
