@@ -55,6 +55,19 @@ static void render_lag(sr_prom_buf_t *b, sr_pipeline_t *p) {
         sr_prom_label_t l[] = {{"topic", lag[i].topic}, {"partition", partition}};
         sr_prom_sample_u64(b, "streamrec_consumer_lag_offsets", l, 2, (uint64_t)lag[i].offsets);
     }
+    sr_prom_family(b, "streamrec_consumer_lag_stored_offsets", SR_PROM_GAUGE,
+                   "records in the input partition after the offset stored once the sinks "
+                   "acknowledged (the next commit); leads the committed lag by up to "
+                   "auto.commit.interval.ms");
+    for (size_t i = 0; i < n; i++) {
+        if (lag[i].stored_offsets < 0)
+            continue;
+        char partition[16];
+        snprintf(partition, sizeof partition, "%d", (int)lag[i].partition);
+        sr_prom_label_t l[] = {{"topic", lag[i].topic}, {"partition", partition}};
+        sr_prom_sample_u64(b, "streamrec_consumer_lag_stored_offsets", l, 2,
+                           (uint64_t)lag[i].stored_offsets);
+    }
     sr_prom_family(b, "streamrec_consumer_lag_seconds", SR_PROM_GAUGE,
                    "now minus the Kafka timestamp of the partition's newest acknowledged record; "
                    "0 when no record waits after it");

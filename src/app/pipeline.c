@@ -1351,11 +1351,13 @@ size_t sr_pipeline_lag(sr_pipeline_t *p, sr_pipeline_lag_t *out, size_t max) {
         sr_pipeline_lag_t *o = &out[k];
         memcpy(o->topic, e->topic, sizeof o->topic);
         o->partition = e->partition;
-        o->offsets = -1;
+        o->offsets = o->stored_offsets = -1;
         for (size_t i = 0; have_stats && i < st.n_partitions; i++)
             if (st.partitions[i].partition == e->partition &&
-                strcmp(st.partitions[i].topic, e->topic) == 0)
+                strcmp(st.partitions[i].topic, e->topic) == 0) {
                 o->offsets = st.partitions[i].consumer_lag;
+                o->stored_offsets = st.partitions[i].consumer_lag_stored;
+            }
         /* Caught up when nothing is past the last acknowledged record (the
          * high watermark is librdkafka's cached one: no broker round trip);
          * otherwise the age of that record approximates how far behind the

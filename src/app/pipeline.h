@@ -104,6 +104,9 @@ typedef struct sr_pipeline_lag {
     int32_t partition;
     int64_t offsets;  /* from librdkafka's statistics: high watermark minus the committed
                          offset; -1 unknown */
+    int64_t stored_offsets; /* the same minus the offset stored after the sinks
+                               acknowledged (ahead of the commit by up to
+                               auto.commit.interval.ms); -1 unknown */
     double seconds;   /* now minus the Kafka timestamp of the newest acknowledged record;
                          0 when nothing is waiting past it; -1 unknown */
 } sr_pipeline_lag_t;
