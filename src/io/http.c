@@ -141,7 +141,8 @@ sr_http_t *sr_http_new(const sr_http_config_t *cfg, char *errstr, size_t errstr_
         sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "http: out of memory");
         goto fail;
     }
-    memcpy(h->routes, cfg->routes, cfg->n_routes * sizeof *h->routes);
+    if (cfg->n_routes)
+        memcpy(h->routes, cfg->routes, cfg->n_routes * sizeof *h->routes);
     h->n_routes = cfg->n_routes;
     h->on_log = cfg->on_log;
     h->log_opaque = cfg->log_opaque;
