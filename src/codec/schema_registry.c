@@ -281,9 +281,10 @@ static sr_err_t fetch(sr_schema_registry_t *r, int32_t id, char **schema_out, ch
                          r->shown_url, id, BODY_MAX_BYTES >> 20);
     if (rc != CURLE_OK)
         return sr_seterr(rc == CURLE_OUT_OF_MEMORY ? SR_ERR_NOMEM : SR_ERR_IO, errstr,
-                         errstr_size, "schema registry %s unreachable (fetching schema id %" PRId32
-                         "): %s",
-                         r->shown_url, id, r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc));
+                         errstr_size,
+                         "schema registry %s unreachable (fetching schema id %" PRId32 "): %s",
+                         r->shown_url, id,
+                         r->curl_error[0] ? r->curl_error : curl_easy_strerror(rc));
     long status = 0;
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
 

@@ -90,7 +90,8 @@ static int http_fixture_put(http_fixture_t *h, const char *path, const char *con
     int n = snprintf(full, sizeof full, "%s/%s", h->dir, path);
     if (n < 0 || (size_t)n >= sizeof full)
         return -1;
-    for (char *slash = strchr(full + strlen(h->dir) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+    for (char *slash = strchr(full + strlen(h->dir) + 1, '/'); slash;
+         slash = strchr(slash + 1, '/')) {
         *slash = '\0';
         if (mkdir(full, 0700) != 0 && errno != EEXIST)
             return -1;
