@@ -4,7 +4,8 @@
  *
  * Records written with a schema only the registry knows (an older producer
  * without category_id and price, id 5) are applied; an id the registry does
- * not know is dead-lettered as unknown_schema. Without the registry, id 5
+ * not know is dead-lettered as unknown_schema, one whose schema cannot be
+ * read as a ClickEvent as invalid. Without the registry, id 5
  * would be read with the built-in schema and fail as truncated: the older
  * record ends where the built-in one still expects two fields.
  *
@@ -34,6 +35,7 @@
 #define ID_CURRENT 1
 #define ID_OLDER 5
 #define ID_MISSING 42
+#define ID_UNREADABLE 9
 
 /* An older producer: no category_id, no price. */
 static const char older_writer[] =
@@ -45,6 +47,14 @@ static const char older_writer[] =
     "[\"UNKNOWN\",\"VIEW\",\"ADD_TO_CART\",\"REMOVE_FROM_CART\",\"PURCHASE\"]}},"
     "{\"name\":\"ts_ms\",\"type\":\"long\"},"
     "{\"name\":\"session_id\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
+
+/* A ClickEvent without event_type and ts_ms, which have no default: it cannot
+ * be read as ours. */
+static const char unreadable_writer[] =
+    "{\"type\":\"record\",\"name\":\"ClickEvent\",\"namespace\":\"streamrec\",\"fields\":["
+    "{\"name\":\"event_id\",\"type\":\"string\"},"
+    "{\"name\":\"user_id\",\"type\":\"string\"},"
+    "{\"name\":\"item_id\",\"type\":\"string\"}]}";
 
 typedef struct fixture {
     http_fixture_t registry;
@@ -92,6 +102,7 @@ static int setup(void **state) {
     if (http_fixture_init(&f->registry) != 0 ||
         put_schema(&f->registry, ID_CURRENT, sr_avro_schema_json(SR_AVRO_SCHEMA_CLICK_EVENT)) ||
         put_schema(&f->registry, ID_OLDER, older_writer) ||
+        put_schema(&f->registry, ID_UNREADABLE, unreadable_writer) ||
         http_fixture_start(&f->registry, errstr, sizeof errstr) ||
         !(f->mock = sr_kafka_mock_new(1, errstr, sizeof errstr)) ||
         sr_kafka_mock_create_topic(f->mock, "clicks", 1, errstr, sizeof errstr) ||
@@ -242,8 +253,8 @@ static sr_err_t run_until(fixture_t *f, bool (*done)(const sr_pipeline_stats_t *
     return r.result;
 }
 
-static bool five_applied_one_dead(const sr_pipeline_stats_t *s) {
-    return s->events_applied >= 5 && s->dead_letters >= 1;
+static bool five_applied_two_dead(const sr_pipeline_stats_t *s) {
+    return s->events_applied >= 5 && s->dead_letters >= 2;
 }
 
 static bool two_applied(const sr_pipeline_stats_t *s) { return s->events_applied >= 2; }
@@ -265,7 +276,8 @@ static const char *header(const rd_kafka_message_t *m, const char *name, char *b
 
 /* ---- tests -------------------------------------------------------------- */
 
-static void test_pipeline_registry_only_schema_is_applied_unknown_id_dead_lettered(void **state) {
+static void test_pipeline_registry_only_schema_is_applied_unknown_or_unreadable_dead_lettered(
+    void **state) {
     fixture_t *f = *state;
     char errstr[512];
     int64_t t0 = 1767225600000LL;
@@ -278,46 +290,58 @@ static void test_pipeline_registry_only_schema_is_applied_unknown_id_dead_letter
     produce_older(out, "clicks", "o0", "i1", t0 + 3000);
     produce_older(out, "clicks", "o1", "i2", t0 + 4000);
     produce_current(out, enc, "clicks", ID_MISSING, "x42", "i3", t0 + 5000);
+    produce_current(out, enc, "clicks", ID_UNREADABLE, "x9", "i3", t0 + 6000);
     sr_click_encoder_destroy(enc);
     flush_producer(out);
 
     assert_int_equal(sr_config_set(&f->cfg, "input.topics", "clicks", "test", errstr,
                                    sizeof errstr), SR_OK);
     sr_pipeline_stats_t st;
-    if (run_until(f, five_applied_one_dead, TIMEOUT_S, &st, errstr, sizeof errstr) != SR_OK)
+    if (run_until(f, five_applied_two_dead, TIMEOUT_S, &st, errstr, sizeof errstr) != SR_OK)
         fail_msg("pipeline: %s", errstr);
-    assert_int_equal(st.records_in, 6);
+    assert_int_equal(st.records_in, 7);
     assert_int_equal(st.events_applied, 5);
-    assert_int_equal(st.dead_letters, 1);
+    assert_int_equal(st.dead_letters, 2);
     assert_int_equal(st.users, 5); /* c0..c2 and the older producer's o0, o1 */
 
-    /* the dead letter is the record with id 42, unchanged, and says why */
+    /* the dead letters are the records with ids 42 and 9, unchanged, saying why */
     char *topics[] = {"clicks.dlq"};
     sr_kafka_in_config_t icfg = {.bootstrap = sr_kafka_mock_bootstrap(f->mock),
                                  .group_id = "dlq-reader", .topics = topics, .n_topics = 1};
     sr_kafka_in_t *in = sr_kafka_in_new(&icfg, errstr, sizeof errstr);
     assert_non_null(in);
     int seen = 0;
+    bool unknown = false, unreadable = false;
     rd_kafka_message_t *msgs[16];
-    for (double start = now_s(); now_s() - start < 20 && seen == 0;) {
+    for (double start = now_s(); now_s() - start < 20 && seen < 2;) {
         size_t n = sr_kafka_in_poll(in, msgs, 16, 100);
         for (size_t k = 0; k < n; k++) {
             rd_kafka_message_t *m = msgs[k];
             if (!m->err) {
-                char buf[512];
+                char reason[64], message[512];
                 seen++;
-                assert_true(m->key_len == 3 && memcmp(m->key, "x42", 3) == 0);
-                assert_int_equal(((const uint8_t *)m->payload)[4], ID_MISSING);
-                assert_string_equal(header(m, SR_DLQ_HEADER_ERROR, buf, sizeof buf),
-                                    "unknown_schema");
-                assert_non_null(header(m, SR_DLQ_HEADER_ERROR_MESSAGE, buf, sizeof buf));
-                if (!strstr(buf, "schema id 42 not found in the schema registry"))
-                    fail_msg("DLQ message: %s", buf);
+                assert_non_null(header(m, SR_DLQ_HEADER_ERROR, reason, sizeof reason));
+                assert_non_null(header(m, SR_DLQ_HEADER_ERROR_MESSAGE, message, sizeof message));
+                int id = ((const uint8_t *)m->payload)[4];
+                if (id == ID_MISSING) {
+                    assert_true(m->key_len == 3 && memcmp(m->key, "x42", 3) == 0);
+                    assert_string_equal(reason, "unknown_schema");
+                    if (!strstr(message, "schema id 42 not found in the schema registry"))
+                        fail_msg("DLQ message: %s", message);
+                    unknown = true;
+                } else {
+                    assert_int_equal(id, ID_UNREADABLE);
+                    assert_string_equal(reason, "invalid");
+                    if (!strstr(message, "schema id 9: writer schema has no field"))
+                        fail_msg("DLQ message: %s", message);
+                    unreadable = true;
+                }
             }
             rd_kafka_message_destroy(m);
         }
     }
-    assert_int_equal(seen, 1);
+    assert_true(unknown && unreadable);
+    assert_int_equal(seen, 2);
     sr_kafka_in_close(in, NULL, 0);
     sr_kafka_in_destroy(in);
 }
@@ -368,7 +392,8 @@ static void test_pipeline_unreachable_registry_stops_without_dead_letters_then_r
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipeline_registry_only_schema_is_applied_unknown_id_dead_lettered),
+        cmocka_unit_test(
+            test_pipeline_registry_only_schema_is_applied_unknown_or_unreadable_dead_lettered),
         cmocka_unit_test(
             test_pipeline_unreachable_registry_stops_without_dead_letters_then_resumes),
     };
