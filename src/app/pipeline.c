@@ -587,9 +587,12 @@ static void store_acked(sr_pipeline_t *p) {
     pthread_mutex_lock(&p->lock);
     batch_t *b = queue_take_all(&p->acked);
     pthread_mutex_unlock(&p->lock);
+    /* After a failure (a lost Kafka record among them) no later batch's
+     * offsets may be stored: the close would commit past the lost one. */
+    bool failed = atomic_load(&p->failed);
     while (b) {
         batch_t *next = b->next;
-        for (size_t k = 0; k < b->n_offsets; k++) {
+        for (size_t k = 0; k < b->n_offsets && !failed; k++) {
             sr_kafka_in_store(p->in, b->offsets[k].topic, b->offsets[k].partition,
                               b->offsets[k].next);
             if (set_position(p, b->offsets[k].topic, b->offsets[k].partition,
