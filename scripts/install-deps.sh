@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libhiredis-dev libopenblas-dev libxxhash-dev libjansson-dev
   libmicrohttpd-dev
+  libcurl4-openssl-dev
   libcmocka-dev valgrind jq
   redis-server redis-tools kcat
   python3 python3-confluent-kafka python3-avro

@@ -45,6 +45,7 @@ typedef struct sr_io_config {
     char *input_format;        /* "confluent" | "avro" */
     char *input_schema_file;   /* writer schema for every id when no registry */
     char *schema_registry_url; /* optional */
+    int schema_registry_timeout_ms; /* one schema id, retries included */
     char *redis_url;           /* redis://host:port[/db] */
     int redis_key_ttl_s;
     char *redis_reco_format;   /* "zset" | "json" */

@@ -216,7 +216,15 @@ static const conf_prop_t props[] = {
     {.name = "input.schema.file", AS_STRING(io.input_schema_file), .def = "",
      .desc = "writer schema (.avsc) of the input; empty: the built-in ClickEvent schema"},
     {.name = "schema.registry.url", AS_STRING(io.schema_registry_url), .def = "",
-     .desc = "schema registry to fetch writer schemas by id from; empty: none"},
+     .desc = "Confluent schema registry (http(s)://[user:password@]host:port) to fetch writer "
+             "schemas by id from; empty: input.schema.file's schema for every id"},
+    /* At most 240 s: the engine thread does not poll the consumer while it
+     * waits, and librdkafka's max.poll.interval.ms (300 s by default) would
+     * take its partitions away. */
+    {.name = "schema.registry.timeout.ms", AS_INT(io.schema_registry_timeout_ms), .min = 100,
+     .max = 240000, .def = "30000",
+     .desc = "longest the registry may stay unreachable while a schema id is fetched (retries "
+             "included) before the daemon stops; no record is dead-lettered for it"},
 
     /* outputs */
     {.name = "redis.url", AS_STRING(io.redis_url), .flags = CONF_NONEMPTY,
@@ -939,6 +947,29 @@ sr_err_t sr_config_http_listen(const sr_config_t *cfg, char *host, size_t host_s
     return SR_OK;
 }
 
+/* The registry is the writer schema source only for Confluent framing, and
+ * then the only one: a second source would silently win or lose. The URL is
+ * not quoted in messages, it may hold a password. */
+static sr_err_t check_schema_registry(const sr_io_config_t *io, char *errstr,
+                                      size_t errstr_size) {
+    const char *url = io->schema_registry_url;
+    if (!url[0])
+        return SR_OK;
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "schema.registry.url: not http://host:port or https://host:port");
+    if (strcmp(io->input_format, "confluent") != 0)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "schema.registry.url is set but input.format=%s records carry no "
+                         "schema id: use input.format=confluent, or input.schema.file alone",
+                         io->input_format);
+    if (io->input_schema_file[0])
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "input.schema.file and schema.registry.url are both set: with a "
+                         "registry, writer schemas come from it by id; unset one");
+    return SR_OK;
+}
+
 sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_size) {
     for (size_t i = 0; i < N_PROPS; i++) {
         if ((props[i].type == CONF_STRING || props[i].type == CONF_ENUM) &&
@@ -973,6 +1004,9 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
             SR_OK)
             return err;
     }
+
+    if ((err = check_schema_registry(&cfg->io, errstr, errstr_size)) != SR_OK)
+        return err;
 
     const sr_churn_config_t *churn = &cfg->engine.churn;
     if ((err = check_not_above("churn.exit.threshold", churn->exit_threshold,

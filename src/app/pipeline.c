@@ -20,6 +20,7 @@
 #include "streamrec/kafka_restore.h"
 #include "streamrec/kafka_stats.h"
 #include "streamrec/redis_sink.h"
+#include "streamrec/schema_registry.h"
 
 #define POLL_MAX 4096           /* records per consumer poll */
 #define POLL_WAIT_MS 5          /* longest a consumer poll waits */
@@ -34,6 +35,9 @@
 #define STATS_INTERVAL_MS 1000    /* librdkafka statistics: lag and broker state */
 #define STATS_MAX_AGE_MS 10000    /* older statistics say nothing about now */
 #define LOG_BURST 5               /* per-record warnings per second */
+#define REGISTRY_REQUEST_MAX_MS 10000 /* one request; retries: schema.registry.timeout.ms */
+#define REGISTRY_RETRY_MIN_MS 200
+#define REGISTRY_RETRY_MAX_MS 5000
 
 typedef struct out_list {
     const char *id; /* user or item id: engine-owned, stable for the engine's lifetime */
@@ -104,6 +108,8 @@ struct sr_pipeline {
     sr_engine_t *engine;
     sr_click_decoder_t *decoder;
     char *writer_schema; /* input.schema.file contents, NULL: the built-in schema */
+    sr_schema_registry_t *registry; /* NULL: no schema.registry.url */
+    const volatile sig_atomic_t *stop; /* sr_pipeline_run's, for waits on the engine thread */
     sr_framing_t framing;
     sr_output_encoder_t *encoder;
     sr_kafka_in_t *in;
@@ -318,6 +324,72 @@ static sr_err_t note_user_partition(sr_pipeline_t *p, const sr_event_t *ev, int3
     return SR_OK;
 }
 
+static void sleep_ms(int64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The writer schema of a Confluent id from the registry (engine thread).
+ *
+ * The registry does not know the id: it is the authority on ids, so the
+ * record cannot be read by anyone and goes to the DLQ as unknown_schema.
+ *
+ * The registry cannot be asked (refused, timed out, 5xx): the record is most
+ * likely fine and the registry restarting or failing over. Dead-lettering
+ * would throw good records away for an outage of ours, so we retry with
+ * backoff for up to schema.registry.timeout.ms (Confluent's clients retry
+ * too: max.retries, retries.wait.ms), then fail the pipeline -- what Kafka
+ * Streams does by default (LogAndFailExceptionHandler): the daemon exits
+ * non-zero naming the registry, nothing from the open batch on is committed,
+ * and once restarted (systemd, Kubernetes) it reads this record again. We do
+ * not wait forever as for Redis: the wait blocks the engine thread, which
+ * does not poll the consumer meanwhile, and after max.poll.interval.ms the
+ * group would take the partitions away; a registry that stays down is an
+ * outage to surface, not to hide in a stall. A stop signal ends the wait.
+ *
+ * An answer that is not a schema (401/403, no registry at the URL) is a
+ * configuration problem: fail at once. */
+static sr_err_t registry_schema(sr_pipeline_t *p, int32_t schema_id, const char **writer,
+                                char *errstr, size_t errstr_size) {
+    const int budget_ms = p->cfg->io.schema_registry_timeout_ms;
+    const int64_t deadline_ms = sr_clock_mono_ms() + budget_ms;
+    int64_t delay_ms = REGISTRY_RETRY_MIN_MS;
+    char why[256], failure[512];
+    sr_err_t err;
+    for (;;) {
+        err = sr_schema_registry_get(p->registry, schema_id, writer, why, sizeof why);
+        if (err == SR_OK || err == SR_ERR_UNKNOWN_SCHEMA || err == SR_ERR_NOMEM)
+            return err == SR_OK ? SR_OK : sr_seterr(err, errstr, errstr_size, "%s", why);
+        if (err != SR_ERR_IO) {
+            snprintf(failure, sizeof failure, "%s; check schema.registry.url", why);
+            break;
+        }
+        int64_t left_ms = deadline_ms - sr_clock_mono_ms();
+        if (p->stop && *p->stop) {
+            snprintf(failure, sizeof failure, "stopped while waiting for the schema registry: %s",
+                     why);
+            break;
+        }
+        if (left_ms <= 0) {
+            snprintf(failure, sizeof failure,
+                     "%s; still failing after %d ms (schema.registry.timeout.ms): start the "
+                     "schema registry or fix schema.registry.url, then run again from the last "
+                     "committed offset",
+                     why, budget_ms);
+            break;
+        }
+        if (delay_ms == REGISTRY_RETRY_MIN_MS) {
+            sr_log_ctx_t ctx = SR_LOG_CTX("pipeline");
+            ctx.error = why;
+            sr_log(SR_LOG_WARN, &ctx, "schema registry request failed; retrying for up to %d ms",
+                   budget_ms);
+        }
+        sleep_ms(delay_ms < left_ms ? delay_ms : left_ms);
+        delay_ms = delay_ms * 2 > REGISTRY_RETRY_MAX_MS ? REGISTRY_RETRY_MAX_MS : delay_ms * 2;
+    }
+    fail(p, "%s", failure);
+    return sr_seterr(err, errstr, errstr_size, "%s", failure);
+}
 
 static sr_err_t decode(sr_pipeline_t *p, const rd_kafka_message_t *m, sr_event_t *ev,
                        char *errstr, size_t errstr_size) {
@@ -327,9 +399,16 @@ static sr_err_t decode(sr_pipeline_t *p, const rd_kafka_message_t *m, sr_event_t
     if (err != SR_ERR_UNKNOWN_SCHEMA || schema_id < 0)
         return err;
     /* No registry: input.schema.file (or the built-in ClickEvent schema) is
-     * the writer schema of every id; register it the first time an id shows. */
+     * the writer schema of every id; register it the first time an id shows.
+     * With one, each id's own writer schema, fetched once: the decoder keeps
+     * it, so later records of the id never come back here. */
     const char *writer = p->writer_schema ? p->writer_schema
                                           : sr_avro_schema_json(SR_AVRO_SCHEMA_CLICK_EVENT);
+    if (p->registry && (err = registry_schema(p, schema_id, &writer, errstr, errstr_size)) != SR_OK)
+        return err;
+    /* A registry schema that does not resolve against ClickEvent fails here
+     * (invalid, dead-lettered) for each of its records; the registry client
+     * caches the text, so that costs a schema parse per record, no request. */
     if ((err = sr_click_decoder_add_schema(p->decoder, schema_id, writer, errstr, errstr_size)) !=
         SR_OK)
         return err;
@@ -352,6 +431,10 @@ static void check_recall(sr_pipeline_t *p, const sr_event_t *ev) {
 }
 
 static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
+    /* A failed pipeline applies, dead-letters and commits nothing more: the
+     * records from here on are read again after a restart. */
+    if (atomic_load(&p->failed))
+        return;
     if (!p->open) {
         if (!(p->open = batch_new())) {
             fail(p, "%s", "out of memory opening a batch");
@@ -368,6 +451,8 @@ static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
     sr_event_t ev;
     char why[256];
     sr_err_t err = decode(p, m, &ev, why, sizeof why);
+    if (atomic_load(&p->failed))
+        return; /* the registry (or a sink) failed, not the record */
     bool known_type = (unsigned)ev.type < SR_EVENT__COUNT;
     if (err == SR_OK && ev.item_id.len > 0 && known_type && ev.type != SR_EVENT_UNKNOWN &&
         sr_recall_sampled(p->recall, ev.user_id.ptr, ev.user_id.len))
@@ -429,7 +514,11 @@ static const sr_alert_level_t alert_levels[] = {
  * hands it to the sink thread. */
 static void close_batch(sr_pipeline_t *p) {
     batch_t *b = p->open;
-    if (!b)
+    /* A failed pipeline hands no more batches to the sinks: the open one may
+     * hold the record that failed (its offset is noted before it is decoded),
+     * and acknowledging it would store an offset past that record, which the
+     * consumer's close then commits. It is freed unacknowledged instead. */
+    if (!b || atomic_load(&p->failed))
         return;
     p->open = NULL;
     int64_t close_start_ns = sr_clock_mono_ns();
@@ -622,9 +711,12 @@ static void store_acked(sr_pipeline_t *p) {
     pthread_mutex_lock(&p->lock);
     batch_t *b = queue_take_all(&p->acked);
     pthread_mutex_unlock(&p->lock);
+    /* After a failure (a lost Kafka record among them) no later batch's
+     * offsets may be stored: the close would commit past the lost one. */
+    bool failed = atomic_load(&p->failed);
     while (b) {
         batch_t *next = b->next;
-        for (size_t k = 0; k < b->n_offsets; k++) {
+        for (size_t k = 0; k < b->n_offsets && !failed; k++) {
             sr_kafka_in_store(p->in, b->offsets[k].topic, b->offsets[k].partition,
                               b->offsets[k].next);
             if (set_position(p, b->offsets[k].topic, b->offsets[k].partition,
@@ -1162,6 +1254,16 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         !(p->recall_items = calloc((size_t)cfg->engine.reco.k, sizeof *p->recall_items)) ||
         !(p->churn_auc = sr_auc_window_new((size_t)cfg->io.metrics_quality_window)))
         goto nomem;
+    if (cfg->io.schema_registry_url[0]) {
+        sr_schema_registry_config_t scfg;
+        sr_schema_registry_config_init(&scfg);
+        scfg.url = cfg->io.schema_registry_url;
+        scfg.request_timeout_ms = cfg->io.schema_registry_timeout_ms < REGISTRY_REQUEST_MAX_MS
+                                      ? cfg->io.schema_registry_timeout_ms
+                                      : REGISTRY_REQUEST_MAX_MS;
+        if (!(p->registry = sr_schema_registry_new(&scfg, errstr, errstr_size)))
+            goto fail;
+    }
     if (cfg->io.input_schema_file[0]) {
         if (!(p->writer_schema = read_file(cfg->io.input_schema_file, errstr, errstr_size)) ||
             sr_click_decoder_set_bare_schema(p->decoder, p->writer_schema, errstr, errstr_size) !=
@@ -1257,6 +1359,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
     const int backlog_ms = p->cfg->io.batch_backlog_max_ms;
     const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
     bool backlog = false; /* the last poll was full: more input is waiting */
+    p->stop = stop;
     while (!*stop && !atomic_load(&p->failed)) {
         atomic_store_explicit(&p->metrics.loop_mono_ms, sr_clock_mono_ms(), memory_order_relaxed);
         /* consume_batch_queue waits its whole timeout unless POLL_MAX records
@@ -1471,6 +1574,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     sr_kafka_stats_slot_destroy(&p->producer_stats);
     sr_output_encoder_destroy(p->encoder);
     sr_click_decoder_destroy(p->decoder);
+    sr_schema_registry_destroy(p->registry);
     sr_engine_destroy(p->engine);
     free(p->writer_schema);
     pthread_cond_destroy(&p->changed);

@@ -25,6 +25,15 @@
  * stops the pipeline with an error instead of acknowledging past it: after
  * a restart the input is read again from the last stored offset.
  *
+ * Writer schemas. Without schema.registry.url every Confluent schema id is
+ * read with input.schema.file (or the built-in ClickEvent schema). With it,
+ * the first record of an id the decoder does not know fetches that id's
+ * schema from the registry (engine thread, once per id) and registers it;
+ * an id the registry does not know is dead-lettered as unknown_schema. An
+ * unreachable registry is never the record's fault: the engine thread
+ * retries for up to schema.registry.timeout.ms, then the pipeline stops
+ * with an error, as above, without storing the open batch's offsets.
+ *
  * Ownership: the caller keeps cfg alive until sr_pipeline_destroy(). */
 #ifndef STREAMREC_APP_PIPELINE_H
 #define STREAMREC_APP_PIPELINE_H

@@ -70,6 +70,7 @@ static void test_config_defaults_equal_engine_defaults(void **state) {
     assert_string_equal(cfg.io.input_format, "confluent");
     assert_string_equal(cfg.io.input_schema_file, "");
     assert_string_equal(cfg.io.schema_registry_url, "");
+    assert_int_equal(cfg.io.schema_registry_timeout_ms, 30000);
     assert_string_equal(cfg.io.redis_url, "redis://127.0.0.1:6379");
     assert_int_equal(cfg.io.redis_key_ttl_s, 604800);
     assert_string_equal(cfg.io.redis_reco_format, "json");
@@ -535,6 +536,39 @@ static void test_config_validate_catches_empty_topic_names(void **state) {
     sr_config_free(&cfg);
 }
 
+static void test_config_validate_schema_registry_url_and_its_conflicts(void **state) {
+    (void)state;
+    sr_config_t cfg;
+    char errstr[256] = "";
+    sr_config_init(&cfg);
+    assert_int_equal(sr_config_set(&cfg, "schema.registry.url", "https://bob:pw@sr:8081", "-X",
+                                   errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_OK);
+
+    assert_int_equal(sr_config_set(&cfg, "schema.registry.url", "sr:8081", "-X", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_ERR_CONFIG);
+    assert_string_equal(errstr, "schema.registry.url: not http://host:port or https://host:port");
+
+    assert_int_equal(sr_config_set(&cfg, "schema.registry.url", "http://sr:8081", "-X", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&cfg, "input.format", "avro", "-X", errstr, sizeof errstr),
+                     SR_OK);
+    assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "input.format=avro records carry no schema id"));
+
+    assert_int_equal(sr_config_set(&cfg, "input.format", "confluent", "-X", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&cfg, "input.schema.file", "click.avsc", "-X", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "input.schema.file and schema.registry.url are both set"));
+
+    assert_int_equal(sr_config_set(&cfg, "schema.registry.timeout.ms", "50", "-X", errstr,
+                                   sizeof errstr), SR_ERR_CONFIG);
+    sr_config_free(&cfg);
+}
+
 static void test_config_dlq_topic_defaults_to_first_input_topic(void **state) {
     (void)state;
     sr_config_t cfg;
@@ -696,6 +730,7 @@ int main(void) {
         cmocka_unit_test(test_config_validate_catches_medium_level_above_high),
         cmocka_unit_test(test_config_validate_catches_reversed_half_lives),
         cmocka_unit_test(test_config_validate_catches_empty_topic_names),
+        cmocka_unit_test(test_config_validate_schema_registry_url_and_its_conflicts),
         cmocka_unit_test(test_config_dlq_topic_defaults_to_first_input_topic),
         cmocka_unit_test(test_config_print_reference_lists_every_key),
         cmocka_unit_test(test_config_reference_defaults_parse_back_to_the_defaults),
