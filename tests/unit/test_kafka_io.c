@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +81,19 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Commits before a revoke that the broker refused. The mock cluster refuses
+ * every commit while its group rebalances, and under load a revoke can fall
+ * into that window: the partition's next owner then re-reads from the
+ * previous commit -- at-least-once, records repeated but none lost. Tests
+ * allow repeats only then. Log callbacks come from librdkafka's threads. */
+static atomic_int refused_revoke_commits;
+
 static void test_log(void *opaque, int level, rd_kafka_resp_err_t err, const char *facility,
                      const char *message) {
     (void)opaque;
     (void)err;
+    if (strstr(message, "commit before revoke failed"))
+        atomic_fetch_add(&refused_revoke_commits, 1);
     if (level <= 4)
         fprintf(stderr, "    [kafka %s] %s\n", facility, message);
 }
@@ -496,6 +506,17 @@ static void test_kafka_pause_holds_records_without_leaving_the_group(void **stat
     assert_int_equal(m->assign_calls, 1);
 }
 
+/* Records [0, n) each arrived exactly once -- or, after a refused revoke
+ * commit, at least once. */
+static void assert_each_seen(const fixture_t *f, int n) {
+    bool repeats_allowed = atomic_load(&refused_revoke_commits) > 0;
+    for (int i = 0; i < n; i++) {
+        assert_true(f->seen[i] >= 1);
+        if (!repeats_allowed)
+            assert_int_equal(f->seen[i], 1);
+    }
+}
+
 static void test_kafka_cooperative_rebalance_moves_only_handed_over_partitions(void **state) {
     fixture_t *f = *state;
     char errstr[256];
@@ -529,7 +550,8 @@ static void test_kafka_cooperative_rebalance_moves_only_handed_over_partitions(v
     assert_int_equal(a->largest_revoke, 2);
     assert_int_equal(a->revoke_store_failures, 0);
     assert_int_equal(sr_kafka_in_stale_stores(a->in), 0);
-    assert_int_equal(b->consumed, 0); /* B starts after A's stored offsets */
+    if (atomic_load(&refused_revoke_commits) == 0)
+        assert_int_equal(b->consumed, 0); /* B starts after A's stored offsets */
 
     assert_int_equal(sr_kafka_in_resume(a->in), SR_OK);
     produce_range(f, topics[0], 200, 200);
@@ -540,9 +562,10 @@ static void test_kafka_cooperative_rebalance_moves_only_handed_over_partitions(v
     }
     poll_member(f, a, 200, true);
     poll_member(f, b, 200, true);
-    assert_int_equal(a->consumed + b->consumed, 400);
+    if (atomic_load(&refused_revoke_commits) == 0)
+        assert_int_equal(a->consumed + b->consumed, 400);
     assert_true(b->consumed > 0);
-    for (int i = 0; i < 400; i++) assert_int_equal(f->seen[i], 1);
+    assert_each_seen(f, 400);
 
     /* B leaves: A gets back the partitions it gave up while paused -- and
      * must fetch them, although it is not paused now -- without giving up
@@ -557,7 +580,7 @@ static void test_kafka_cooperative_rebalance_moves_only_handed_over_partitions(v
     produce_range(f, topics[0], 400, 100);
     consume_until(f, a, a->consumed + 100, 10000);
     poll_member(f, a, 200, true);
-    for (int i = 0; i < 500; i++) assert_int_equal(f->seen[i], 1);
+    assert_each_seen(f, 500);
     assert_int_equal(a->corrupt + b->corrupt, 0);
     assert_int_equal(sr_kafka_in_close(a->in, errstr, sizeof errstr), SR_OK);
 }
