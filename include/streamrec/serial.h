@@ -122,6 +122,8 @@ static inline uint64_t sr_le64(uint64_t v) { return v; }
 #endif
 
 static inline void sr_writer_bytes(sr_writer_t *w, const void *p, size_t len) {
+    if (len == 0)
+        return; /* p may be NULL then (an empty table) */
     if (len <= SR_SERIAL_BUF_BYTES - w->used) {
         memcpy(w->buf + w->used, p, len);
         w->used += len;
@@ -177,6 +179,8 @@ static inline uint8_t sr_reader_u8(sr_reader_t *r) {
     return v;
 }
 static inline bool sr_reader_fast(sr_reader_t *r, void *out, size_t len) {
+    if (len == 0)
+        return sr_reader_ok(r); /* out may be NULL then */
     if (len <= r->len - r->pos) {
         memcpy(out, r->buf + r->pos, len);
         r->pos += len;

@@ -157,7 +157,8 @@ bool sr_reader_take(sr_reader_t *r, void *out, size_t len) {
     }
     return true;
 fail:
-    memset(dst, 0, len); /* a failed get reads as 0, never as stale bytes */
+    if (len > 0)
+        memset(dst, 0, len); /* a failed get reads as 0, never as stale bytes */
     return false;
 }
 
