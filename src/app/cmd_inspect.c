@@ -17,7 +17,7 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: streamrec inspect CHECKPOINT [--user ID | --item ID]\n"
+            "usage: streamrec inspect [-c FILE] [-X key=value] CHECKPOINT [--user ID | --item ID]\n"
             "\n"
             "Prints what a checkpoint holds: its header (format, configuration fingerprint,\n"
             "creation time, the input positions it covers), counts, the watermark and the\n"
@@ -25,7 +25,11 @@ static void usage(FILE *out) {
             "directory whose newest valid checkpoint is read.\n"
             "\n"
             "  --user ID   the user's profile, MF row norm and churn state\n"
-            "  --item ID   the item's neighbour list, trending weight and MF bias\n");
+            "  --item ID   the item's neighbour list, trending weight and MF bias\n"
+            "  -c, -X      the daemon's configuration: its time.lateness.ms places the\n"
+            "              watermark, sim.neighbours the list length, and its fingerprint\n"
+            "              must match; without them, the defaults and the checkpoint's own\n"
+            "              shape (mf.k, ...) are used\n");
 }
 
 /* 2026-01-02T03:04:05.678Z */
@@ -88,10 +92,13 @@ static void print_header(FILE *out, const sr_checkpoint_t *c) {
                 st.by_type[t2]);
     fprintf(out, "; skipped %" PRIu64 ", rejected %" PRIu64 ")\n", st.by_type[SR_EVENT_UNKNOWN],
             st.rejected);
-    if (st.events > 0)
-        fprintf(out, "watermark    %s (%" PRId64 ")\n", iso_time(st.watermark_ms, t, sizeof t),
-                st.watermark_ms);
-    else
+    if (st.events > 0) {
+        int64_t newest_ms = st.watermark_ms + cfg->lateness_ms;
+        fprintf(out, "newest event %s (%" PRId64 ")\n", iso_time(newest_ms, t, sizeof t),
+                newest_ms);
+        fprintf(out, "watermark    %s (%" PRId64 ", time.lateness.ms %" PRId64 ")\n",
+                iso_time(st.watermark_ms, t, sizeof t), st.watermark_ms, cfg->lateness_ms);
+    } else
         fprintf(out, "watermark    none (no event yet)\n");
     fprintf(out, "digest       %016" PRIx64 "\n", info->state_digest);
 }
@@ -215,12 +222,21 @@ int sr_cmd_inspect(int argc, char **argv) {
         {NULL, 0, NULL, 0},
     };
     const char *user = NULL, *item = NULL;
+    sr_cli_config_args_t conf_args = {0};
+    char errstr[2048];
     int opt;
     optind = 0; /* may run more than once in a process (tests) */
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:X:h", options, NULL)) != -1) {
         switch (opt) {
         case 'u': user = optarg; break;
         case 'i': item = optarg; break;
+        case 'c': conf_args.config_path = optarg; break;
+        case 'X':
+            if (sr_cli_add_override(&conf_args, optarg, errstr, sizeof errstr) != SR_OK) {
+                fprintf(stderr, "streamrec inspect: %s\n", errstr);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -230,7 +246,15 @@ int sr_cmd_inspect(int argc, char **argv) {
         return 2;
     }
     const char *path = argv[optind];
-    char errstr[2048];
+    sr_config_t config;
+    const sr_engine_config_t *ecfg = NULL;
+    if (conf_args.config_path || conf_args.n_overrides > 0) {
+        if (sr_cli_build_config(&config, &conf_args, errstr, sizeof errstr) != SR_OK) {
+            fprintf(stderr, "streamrec inspect: %s\n", errstr);
+            return 2;
+        }
+        ecfg = &config.engine;
+    }
     sr_checkpoint_t *c = NULL;
     sr_err_t err;
     struct stat st;
@@ -238,14 +262,18 @@ int sr_cmd_inspect(int argc, char **argv) {
         sr_checkpoint_config_t cfg;
         sr_checkpoint_config_defaults(&cfg);
         cfg.dir = path;
-        err = sr_checkpoint_load_latest(&cfg, NULL, report_skip, NULL, &c, errstr, sizeof errstr);
+        err = sr_checkpoint_load_latest(&cfg, ecfg, report_skip, NULL, &c, errstr, sizeof errstr);
         if (err == SR_OK && !c) {
             fprintf(stderr, "streamrec inspect: no checkpoint in %s\n", path);
+            if (ecfg)
+                sr_config_free(&config);
             return 1;
         }
     } else {
-        err = sr_checkpoint_load(path, NULL, &c, errstr, sizeof errstr);
+        err = sr_checkpoint_load(path, ecfg, &c, errstr, sizeof errstr);
     }
+    if (ecfg)
+        sr_config_free(&config);
     if (err != SR_OK) {
         fprintf(stderr, "streamrec inspect: %s\n", errstr);
         return 1;

@@ -166,8 +166,10 @@ static void test_inspect_header_counts_and_digest(void **state) {
     assert_string_equal(line_value(r.out, "categories", v, sizeof v), want);
     snprintf(want, sizeof want, "%" PRIu64 " (", st.events);
     assert_true(strncmp(line_value(r.out, "events", v, sizeof v), want, strlen(want)) == 0);
-    snprintf(want, sizeof want, "(%" PRId64 ")", st.watermark_ms);
+    snprintf(want, sizeof want, "(%" PRId64 ", time.lateness.ms 5000)", st.watermark_ms);
     assert_non_null(strstr(line_value(r.out, "watermark", v, sizeof v), want));
+    snprintf(want, sizeof want, "(%" PRId64 ")", st.watermark_ms + 5000);
+    assert_non_null(strstr(line_value(r.out, "newest event", v, sizeof v), want));
     snprintf(want, sizeof want, "%016" PRIx64, sr_engine_digest(f->engine));
     assert_string_equal(line_value(r.out, "digest", v, sizeof v), want);
     snprintf(want, sizeof want, "%016" PRIx64,
@@ -293,6 +295,27 @@ static void test_inspect_directory_reads_the_newest_valid_and_reports_damage(voi
     run_free(&r);
 }
 
+/* The daemon's configuration: its lateness places the watermark, and a
+ * configuration of another shape is refused. */
+static void test_inspect_with_the_daemon_config(void **state) {
+    fixture_t *f = *state;
+    char path[SR_CHECKPOINT_PATH_MAX], v[256], want[128];
+    save(f, 0, path);
+    sr_engine_stats_t st;
+    sr_engine_stats(f->engine, &st);
+    run_t r = inspect(3, (const char *[]){"-X", "time.lateness.ms=60000", path});
+    assert_int_equal(r.rc, 0);
+    snprintf(want, sizeof want, "(%" PRId64 ", time.lateness.ms 60000)",
+             st.watermark_ms + 5000 - 60000);
+    assert_non_null(strstr(line_value(r.out, "watermark", v, sizeof v), want));
+    run_free(&r);
+    r = inspect(3, (const char *[]){"-X", "mf.k=16", path});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "config fingerprint mismatch"));
+    assert_non_null(strstr(r.err, "mf.k 32 there, 16 here"));
+    run_free(&r);
+}
+
 static void test_inspect_usage_errors(void **state) {
     fixture_t *f = *state;
     run_t r = inspect(0, (const char *[]){NULL});
@@ -318,6 +341,7 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_inspect_directory_reads_the_newest_valid_and_reports_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inspect_with_the_daemon_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inspect_usage_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
