@@ -136,11 +136,14 @@ typedef struct sr_checkpoint_info {
     uint64_t file_bytes, state_bytes;
 } sr_checkpoint_info_t;
 
-/* Reads one file and builds its engine. ecfg NULL: the defaults with the
- * checkpoint's own shape (inspection). Errors: SR_ERR_TRUNCATED (shorter
- * than a header), SR_ERR_CORRUPT (not a checkpoint, checksum mismatch, bad
- * structure), SR_ERR_INVALID (another format version), SR_ERR_CONFIG
- * (another fingerprint), SR_ERR_IO, SR_ERR_NOMEM; errstr names the file. */
+/* Reads one file (one pass of read(2), checksummed on the way) and builds
+ * its engine. ecfg NULL: the defaults with the checkpoint's own shape
+ * (inspection). Errors: SR_ERR_TRUNCATED (cut short), SR_ERR_CORRUPT (not a
+ * checkpoint, checksum mismatch, bad structure), SR_ERR_INVALID (another
+ * format version), SR_ERR_CONFIG (another fingerprint), SR_ERR_IO,
+ * SR_ERR_NOMEM; errstr names the file and the reason. INVALID and CONFIG
+ * are only reported for a file whose checksum holds: in a damaged file they
+ * are damage (CORRUPT). */
 sr_err_t sr_checkpoint_load(const char *path, const sr_engine_config_t *ecfg,
                             sr_checkpoint_t **out, char *errstr, size_t errstr_size);
 
