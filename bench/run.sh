@@ -10,6 +10,7 @@
 # Environment: REPEAT (throughput passes per k, default 3), KS (default
 # "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
 # ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run),
+# CHECKPOINT_ARGS (bench_checkpoint flags, default --users 1530000),
 # E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
 # window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50).
 #
@@ -23,7 +24,7 @@ BUILD="$ROOT/build-release"
 RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 REPEAT=${REPEAT:-3}
 KS=${KS:-"32 64"}
-DEFAULT_GROUPS="engine memory e2e"
+DEFAULT_GROUPS="engine memory checkpoint e2e"
 E2E_REPEAT=${E2E_REPEAT:-3}
 E2E_SECONDS=${E2E_SECONDS:-60}
 TABLE=()
@@ -145,6 +146,32 @@ rows_memory() {
             "$(jqv "$out" 'select(.result=="memory_item") |
                 "(RSS delta - \(.users) users x bytes/user above) / \(.items) items created"')"
     done
+}
+
+# Checkpoints: size per user and item, write / fork / load times for ~1 M
+# users (synth 1,530,000 x 100,000 over 4 days: ~1,004,000 users seen).
+rows_checkpoint() {
+    build_release bench_checkpoint
+    local out="$RESULTS/checkpoint.jsonl"
+    log "checkpoint of ~1 M users (about 90 s)"
+    # shellcheck disable=SC2086 # CHECKPOINT_ARGS is a list of flags
+    "$BUILD/bench/bench_checkpoint" --json ${CHECKPOINT_ARGS:---users 1530000} >"$out" ||
+        die "bench_checkpoint failed"
+    c() { field "$out" checkpoint "$1"; }
+    local state="$(int "$(c users)") users x $(int "$(c items)") items, k=$(c k)"
+    row checkpoint "bytes/user" "$(num "$(c bytes_per_user)")" "" \
+        "state bytes added per new user (its $(c user_id_bytes)-byte id included)"
+    row checkpoint "bytes/item" "$(num "$(c bytes_per_item)")" "" \
+        "state bytes added per new item (its $(c item_id_bytes)-byte id included)"
+    row checkpoint "file size" "$(int "$(c file_bytes)") B" "" "$state"
+    row checkpoint "write s" "$(c write_s)" "" \
+        "sr_checkpoint_save: temp file, write(2), fsync, rename, dir fsync; $state"
+    row checkpoint "serialise s" "$(c serialise_s)" "" "encoding and digest only, no I/O"
+    row checkpoint "fork pause ms" "$(c fork_pause_ms)" "" \
+        "the parent's fork() call: what the engine would stall for; $(int "$(c rss_kib)") KiB resident"
+    row checkpoint "forked write s" "$(c forked_write_s)" "" "fork to the writing child's exit"
+    row checkpoint "load s" "$(c load_s)" "" \
+        "sr_checkpoint_load: read, checksum, rebuild (digest equal: $(c loaded_digest_equal))"
 }
 
 # median FILE FILTER: the median of FILTER's values over the lines of FILE.

@@ -38,6 +38,7 @@
 
 #include "streamrec/err.h"
 #include "streamrec/profile.h"
+#include "streamrec/serial.h"
 
 #define SR_CHURN_FEATURES 13
 #define SR_CHURN_TOP_FEATURES 3
@@ -129,5 +130,27 @@ size_t sr_churn_bytes_per_user(void);
 void sr_churn_user_save(const sr_churn_t *c, uint32_t u, void *out);
 void sr_churn_user_load(sr_churn_t *c, uint32_t u, const void *in);
 void sr_churn_user_reset(sr_churn_t *c, uint32_t u);
+
+/* One user's churn state, for inspection. */
+typedef struct sr_churn_user_info {
+    float risk;             /* last scored probability, -1 if never scored */
+    bool firing;            /* an alert is open */
+    uint32_t fired_s;       /* when it fired (valid while firing) */
+    bool pending;           /* an example waits for its label */
+    int64_t pending_ms;     /* when it was taken */
+    float pending_p;        /* the probability predicted then */
+    uint32_t examples;      /* examples resolved so far */
+} sr_churn_user_info_t;
+
+void sr_churn_user_info(const sr_churn_t *c, uint32_t u, sr_churn_user_info_t *out);
+
+/* The whole module: weights, AdaGrad accumulators, the standardiser, the
+ * last sweep time, every user's slot and the alerts and labels not yet
+ * drained. Save does not allocate. Load goes into a module just made by
+ * sr_churn_new(); it checks that the state holds n_users slots and that
+ * pending outputs name those users. */
+void sr_churn_save(const sr_churn_t *c, sr_writer_t *w);
+sr_err_t sr_churn_load(sr_churn_t *c, sr_reader_t *r, size_t n_users, char *errstr,
+                       size_t errstr_size);
 
 #endif

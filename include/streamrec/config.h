@@ -55,6 +55,8 @@ typedef struct sr_io_config {
     int sim_publish_interval_ms; /* sim:{item} writes per item at most this often */
     bool state_handoff;        /* move users' state with their partitions */
     char *state_changelog_topic; /* default: <input.group.id>-user-state */
+    char *checkpoint_dir;      /* empty = no checkpoints */
+    int checkpoint_keep;       /* newest files kept, default 3 */
     int batch_max_ms;
     int batch_backlog_max_ms;  /* a batch's longest life while input is waiting */
     int batch_max_users;

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "streamrec/serial.h"
+
 #define SR_DECAY_RENORM_AT 1.0e12 /* ~2^40: float keeps 24 bits of the ratio */
 
 typedef struct sr_decay {
@@ -57,6 +59,25 @@ static inline void sr_decay_renormed(sr_decay_t *d) {
 /* Factor by which a value decays over dt_ms (1 for dt <= 0). */
 static inline float sr_decay_factor(int64_t dt_ms, double half_life_ms) {
     return dt_ms <= 0 ? 1.0f : (float)exp2(-(double)dt_ms / half_life_ms);
+}
+
+/* The clock's state (its half-life is configuration, not state). Load
+ * refuses a scale that is not a finite positive number. */
+static inline void sr_decay_save(const sr_decay_t *d, sr_writer_t *w) {
+    sr_writer_i64(w, d->origin_ms);
+    sr_writer_i64(w, d->now_ms);
+    sr_writer_f64(w, d->scale);
+    sr_writer_u8(w, d->started ? 1 : 0);
+}
+
+static inline bool sr_decay_load(sr_decay_t *d, sr_reader_t *r) {
+    d->origin_ms = sr_reader_i64(r);
+    d->now_ms = sr_reader_i64(r);
+    d->scale = sr_reader_f64(r);
+    uint8_t started = sr_reader_u8(r);
+    d->started = started == 1;
+    return sr_reader_ok(r) && started <= 1 && isfinite(d->scale) && d->scale > 0 &&
+           d->now_ms >= d->origin_ms;
 }
 
 #endif

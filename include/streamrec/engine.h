@@ -29,6 +29,7 @@
 #include "streamrec/mf.h"
 #include "streamrec/profile.h"
 #include "streamrec/recommend.h"
+#include "streamrec/serial.h"
 #include "streamrec/sim.h"
 #include "streamrec/trending.h"
 
@@ -178,5 +179,59 @@ const sr_sim_t *sr_engine_sim(const sr_engine_t *e);
 const sr_trending_t *sr_engine_trending(const sr_engine_t *e);
 const sr_churn_t *sr_engine_churn(const sr_engine_t *e);
 const sr_engine_config_t *sr_engine_config(const sr_engine_t *e);
+
+/* Categories interned so far, and the string of a dense category id (NULL
+ * if never handed out). */
+size_t sr_engine_categories(const sr_engine_t *e);
+const char *sr_engine_category_id(const sr_engine_t *e, uint32_t category);
+
+/* ---- saving and loading the whole state (checkpoints) ----
+ *
+ * The state is everything the engine's future outputs depend on: the three
+ * dictionaries in dense-id order, profiles, the MF model (tables,
+ * accumulators, biases, negative ring, generator), the similarity summaries
+ * and their decay clock, trending, the churn model with its user slots and
+ * undrained alerts and labels, the counters, the newest event time, the
+ * signatures of the neighbour lists last published, and the users and items
+ * marked dirty since the last flush (so a state saved mid-batch flushes the
+ * same batch). An engine loaded from it and fed the rest of a stream gives
+ * bit for bit the outputs of the engine that never stopped.
+ *
+ * Layout (serial.h encoding): "SRES", u32 format version, u64 config
+ * fingerprint, the shape (below), then each module's section, "ENGN" with
+ * the engine's own fields, "END " and the state digest: XXH3-64 of every
+ * byte before it. Equal states give equal bytes, so equal digests.
+ *
+ * The config fingerprint is XXH3-64 of the state's shape: the settings a
+ * saved state cannot be read under any other value of -- mf.k,
+ * mf.negative.pool, sim.half.life, trending.size, trending.half.life -- and
+ * the build's fixed sizes (similarity slots, profile rings, categories kept,
+ * half-lives, churn features, event types). Everything else (learning
+ * rates, weights, thresholds, reco.*) may change between a save and a load:
+ * the loaded model goes on under the new values. */
+#define SR_ENGINE_STATE_VERSION 1
+
+uint64_t sr_engine_config_fingerprint(const sr_engine_config_t *cfg);
+
+/* Writes the state through write(opaque, ...) and returns its digest in
+ * *digest_out (may be NULL). Allocates nothing and holds its buffer on the
+ * stack (~66 KiB), so it may run in a child forked from the engine thread
+ * while the parent goes on; write must then not allocate either. A failing
+ * write stops the save with that callback's code. */
+sr_err_t sr_engine_save(const sr_engine_t *e, sr_write_fn *write, void *opaque,
+                        uint64_t *digest_out, char *errstr, size_t errstr_size);
+
+/* Builds a new engine from a saved state read through read(opaque, ...),
+ * which must end where the state ends. cfg NULL: the defaults with the
+ * state's own shape (inspection); otherwise the state's fingerprint must
+ * equal cfg's (SR_ERR_CONFIG, naming the settings that differ). Other
+ * failures: SR_ERR_INVALID (another format version), SR_ERR_TRUNCATED
+ * (input ends early), SR_ERR_CORRUPT (digest mismatch, values out of range,
+ * bytes after the end), SR_ERR_NOMEM; no engine is made then. */
+sr_err_t sr_engine_load(const sr_engine_config_t *cfg, sr_read_fn *read, void *opaque,
+                        sr_engine_t **out, char *errstr, size_t errstr_size);
+
+/* The digest sr_engine_save() would return, without writing anything. */
+uint64_t sr_engine_digest(const sr_engine_t *e);
 
 #endif

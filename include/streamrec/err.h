@@ -20,6 +20,7 @@ typedef enum sr_err {
     SR_ERR_BAD_FIELD,      /* a field is missing or has a value we reject */
     SR_ERR_CONFIG,         /* configuration key or value rejected */
     SR_ERR_EOF,            /* no more input (not a failure for readers) */
+    SR_ERR_CORRUPT,        /* stored data fails its checksum or its own structure */
     SR_ERR__COUNT
 } sr_err_t;
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "streamrec/err.h"
+#include "streamrec/serial.h"
 
 #define SR_INTERN_NONE UINT32_MAX
 /* Longest id kept, in bytes. Longer ids are rejected (SR_ERR_INVALID): an id
@@ -50,5 +51,13 @@ size_t sr_intern_bytes(const sr_intern_t *d);
 /* 64-bit hash of a string, stable across runs and machines (XXH3): used to
  * seed per-id random vectors and to derive deterministic alert ids. */
 uint64_t sr_hash_bytes(const void *p, size_t len, uint64_t seed);
+
+/* Saves every id in dense-id order; load into an empty dictionary gives each
+ * id its old dense id back. Load refuses a duplicate, an empty or over-long
+ * id, or one with a NUL byte (the engine never takes those). Save does not
+ * allocate. */
+void sr_intern_save(const sr_intern_t *d, sr_writer_t *w);
+sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *errstr,
+                        size_t errstr_size);
 
 #endif

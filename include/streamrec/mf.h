@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "streamrec/err.h"
+#include "streamrec/serial.h"
 
 #define SR_MF_MAX_K 256
 #define SR_MF_MAX_NEGATIVES 32
@@ -89,5 +90,15 @@ void sr_mf_user_reset(sr_mf_t *mf, uint32_t u, uint64_t id_hash);
 /* Direct write access for tests and checkpoint restore. */
 float *sr_mf_user_row_mut(sr_mf_t *mf, uint32_t u);
 float *sr_mf_item_row_mut(sr_mf_t *mf, uint32_t i);
+
+/* The whole model: both tables with their accumulators and biases, the
+ * negative-sampling ring and the generator's state, so a loaded model takes
+ * exactly the steps the saved one would have. Save does not allocate.
+ * Load goes into a model just made by sr_mf_new() with the same k and
+ * negative pool, and checks that the state holds n_users and n_items rows
+ * (the caller's dictionaries) and that every pooled item is one of them. */
+void sr_mf_save(const sr_mf_t *mf, sr_writer_t *w);
+sr_err_t sr_mf_load(sr_mf_t *mf, sr_reader_t *r, size_t n_users, size_t n_items,
+                    char *errstr, size_t errstr_size);
 
 #endif

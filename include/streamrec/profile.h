@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "streamrec/event.h"
+#include "streamrec/serial.h"
 
 #define SR_PROFILE_RECENT_MAX 10   /* ring of recent items (seeds and partners) */
 #define SR_PROFILE_PURCHASED_MAX 4 /* purchased-item filter */
@@ -76,5 +77,14 @@ size_t sr_profile_recent(const sr_profile_t *p, uint32_t *items_out,
 
 bool sr_profile_seen_recently(const sr_profile_t *p, uint32_t item);
 bool sr_profile_purchased(const sr_profile_t *p, uint32_t item);
+
+/* One profile, field by field (no padding bytes reach the stream). Load
+ * checks what could index out of bounds later -- ring heads and lengths, the
+ * item ids in use (< n_items) and the categories (< n_categories or
+ * SR_PROFILE_NONE) -- and returns SR_ERR_CORRUPT with *why set if one is off,
+ * or the reader's error. Save does not allocate. */
+void sr_profile_save(const sr_profile_t *p, sr_writer_t *w);
+sr_err_t sr_profile_load(sr_profile_t *p, sr_reader_t *r, uint32_t n_items,
+                         uint32_t n_categories, const char **why);
 
 #endif

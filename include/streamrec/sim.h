@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "streamrec/err.h"
+#include "streamrec/serial.h"
 
 #define SR_SIM_SLOTS 64
 #define SR_SIM_NONE UINT32_MAX
@@ -77,5 +78,14 @@ double sr_sim_pair_count(const sr_sim_t *s, uint32_t a, uint32_t b);
 
 size_t sr_sim_items(const sr_sim_t *s);
 size_t sr_sim_bytes_per_item(void);
+
+/* Every item's count and summary (all slots: partners, counts, error
+ * bounds, similarities) and the decay clock, as they are: no renormalising
+ * on the way, so a loaded model goes on bit for bit. Save does not allocate.
+ * Load goes into a module just made by sr_sim_new() with the same half-life,
+ * and checks that the state holds n_items items whose partners are items. */
+void sr_sim_save(const sr_sim_t *s, sr_writer_t *w);
+sr_err_t sr_sim_load(sr_sim_t *s, sr_reader_t *r, size_t n_items, char *errstr,
+                     size_t errstr_size);
 
 #endif

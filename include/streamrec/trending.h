@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "streamrec/err.h"
+#include "streamrec/serial.h"
 #include "streamrec/sim.h" /* sr_neighbour_t: (item, score) */
 
 #define SR_TRENDING_MAX 255
@@ -39,5 +40,13 @@ size_t sr_trending_top(const sr_trending_t *t, sr_neighbour_t *out, size_t max);
 
 /* Decayed count of item i at the module's current time. */
 double sr_trending_count(const sr_trending_t *t, uint32_t i);
+
+/* Counts, the top list in its own order and the remembered minimum, and the
+ * decay clock. Save does not allocate. Load goes into a module just made by
+ * sr_trending_new() with the same size and half-life; it checks that the
+ * state holds n_items counts and a top list of distinct items. */
+void sr_trending_save(const sr_trending_t *t, sr_writer_t *w);
+sr_err_t sr_trending_load(sr_trending_t *t, sr_reader_t *r, size_t n_items, char *errstr,
+                          size_t errstr_size);
 
 #endif

@@ -42,6 +42,7 @@ int sr_cmd_replay(int argc, char **argv);
 int sr_cmd_run(int argc, char **argv);
 int sr_cmd_demo(int argc, char **argv);
 int sr_cmd_tail(int argc, char **argv);
+int sr_cmd_inspect(int argc, char **argv);
 
 /* SIGINT/SIGTERM set *flag (first) or exit at once (second); SIGPIPE ignored. */
 void sr_cli_install_stop_signals(volatile sig_atomic_t **flag);

@@ -248,6 +248,11 @@ static const conf_prop_t props[] = {
              "through state.changelog.topic"},
     {.name = "state.changelog.topic", AS_STRING(io.state_changelog_topic), .def = "",
      .desc = "compacted topic with as many partitions as the input; empty: <input.group.id>-user-state"},
+    {.name = "checkpoint.dir", AS_STRING(io.checkpoint_dir), .def = "",
+     .desc = "directory of checkpoint files (all model state and the input offsets it covers); "
+             "empty: no checkpoints"},
+    {.name = "checkpoint.keep", AS_INT(io.checkpoint_keep), .min = 1, .max = 1000, .def = "3",
+     .desc = "newest checkpoint files kept in checkpoint.dir; older ones are removed"},
     {.name = "batch.max.ms", AS_INT(io.batch_max_ms), .min = 1, .max = 10000, .def = "20",
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
     {.name = "batch.backlog.max.ms", AS_INT(io.batch_backlog_max_ms), .min = 1, .max = 60000,

@@ -25,6 +25,7 @@ static void usage(FILE *out) {
             "  gen       synthetic clickstream with planted structure, to a streamrec-csv\n"
             "            file or a Kafka topic\n"
             "  replay    a dataset file into a Kafka topic, in event-time order\n"
+            "  inspect   what a checkpoint holds (header, counts, digest; a user or an item)\n"
             "  help      this text\n"
             "  version   print the version\n"
             "\n"
@@ -50,6 +51,8 @@ int main(int argc, char **argv) {
         return sr_cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0)
         return sr_cmd_replay(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return sr_cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

@@ -14,6 +14,7 @@ static const char *const err_names[SR_ERR__COUNT] = {
     [SR_ERR_BAD_FIELD] = "bad_field",
     [SR_ERR_CONFIG] = "config",
     [SR_ERR_EOF] = "eof",
+    [SR_ERR_CORRUPT] = "corrupt",
 };
 
 const char *sr_err_name(sr_err_t err) {

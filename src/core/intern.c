@@ -195,3 +195,57 @@ size_t sr_intern_bytes(const sr_intern_t *d) {
     return sizeof *d + (d->mask + 1) * sizeof(slot_t) +
            d->cap * (sizeof(char *) + sizeof(uint16_t)) + d->chunk_total;
 }
+
+/* ---- save and load ------------------------------------------------------
+ *
+ * "DICT", u32 count, then count x (u16 length, bytes): the ids in dense-id
+ * order, so interning them again in that order hands out the same ids. */
+
+void sr_intern_save(const sr_intern_t *d, sr_writer_t *w) {
+    sr_writer_tag(w, "DICT");
+    sr_writer_u32(w, (uint32_t)d->count);
+    for (size_t id = 0; id < d->count; id++) {
+        sr_writer_u16(w, d->lens[id]);
+        sr_writer_bytes(w, d->strs[id], d->lens[id]);
+    }
+}
+
+sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *errstr,
+                        size_t errstr_size) {
+    if (d->count != 0)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                         "%s: loading into a dictionary that already holds ids", what);
+    if (!sr_reader_tag(r, "DICT"))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "%s: no dictionary where one was expected", what)
+                               : sr_reader_error(r, what, errstr, errstr_size);
+    uint32_t count = sr_reader_u32(r);
+    char s[SR_INTERN_MAX_LEN];
+    /* No reservation from the count: a corrupt count must not allocate more
+     * than the bytes actually present justify. */
+    for (uint32_t id = 0; id < count && sr_reader_ok(r); id++) {
+        uint16_t len = sr_reader_u16(r);
+        if (!sr_reader_ok(r))
+            break;
+        if (len == 0 || len > SR_INTERN_MAX_LEN)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "%s: id %u has length %u, outside [1, %d]", what, id, len,
+                             SR_INTERN_MAX_LEN);
+        if (!sr_reader_take(r, s, len))
+            break;
+        if (memchr(s, '\0', len))
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size, "%s: id %u contains a NUL byte",
+                             what, id);
+        uint32_t got;
+        bool added;
+        sr_err_t err = sr_intern_add(d, s, len, &got, &added);
+        if (err != SR_OK)
+            return sr_seterr(err, errstr, errstr_size, "%s: %s", what, sr_err_name(err));
+        if (!added)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "%s: id %u repeats id %u ('%.*s')", what, id, got, (int)len, s);
+    }
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, what, errstr, errstr_size);
+    return SR_OK;
+}

@@ -378,3 +378,180 @@ void sr_churn_user_reset(sr_churn_t *c, uint32_t u) {
     s->next_example_min = INT32_MIN;
     s->risk = -1.0f;
 }
+
+void sr_churn_user_info(const sr_churn_t *c, uint32_t u, sr_churn_user_info_t *out) {
+    memset(out, 0, sizeof *out);
+    out->risk = -1.0f;
+    if (u >= c->n_users)
+        return;
+    const user_state_t *s = &c->users[u];
+    out->risk = s->risk;
+    out->firing = s->firing != 0;
+    out->fired_s = s->fired_s;
+    out->pending = s->pending_ms != NO_EXAMPLE;
+    out->pending_ms = s->pending_ms;
+    out->pending_p = s->pending_p;
+    out->examples = s->examples;
+}
+
+/* ---- save and load ------------------------------------------------------
+ *
+ * "CHRN", u32 features; the model: weights and accumulators (features + 1,
+ * the bias last), means and M2, u64 examples seen, i64 last sweep; u32
+ * users, each slot field by field; u32 alerts and u32 labels not drained
+ * yet, each field by field. */
+
+static void user_save(const user_state_t *s, sr_writer_t *w) {
+    sr_writer_i64(w, s->pending_ms);
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) sr_writer_i16(w, s->pending_x[f]);
+    sr_writer_i32(w, s->next_example_min);
+    sr_writer_f32(w, s->pending_p);
+    sr_writer_f32(w, s->risk);
+    sr_writer_u32(w, s->fired_s);
+    sr_writer_u16(w, s->examples);
+    sr_writer_u8(w, s->firing);
+}
+
+static bool user_load(user_state_t *s, sr_reader_t *r) {
+    s->pending_ms = sr_reader_i64(r);
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) s->pending_x[f] = sr_reader_i16(r);
+    s->next_example_min = sr_reader_i32(r);
+    s->pending_p = sr_reader_f32(r);
+    s->risk = sr_reader_f32(r);
+    s->fired_s = sr_reader_u32(r);
+    s->examples = sr_reader_u16(r);
+    s->firing = sr_reader_u8(r);
+    return s->firing <= 1;
+}
+
+static void alert_save(const sr_churn_alert_t *a, sr_writer_t *w) {
+    sr_writer_u32(w, a->user);
+    sr_writer_u32(w, a->fired_s);
+    sr_writer_f32(w, a->probability);
+    sr_writer_u8(w, (uint8_t)a->level);
+    sr_writer_u8(w, (uint8_t)a->state);
+    sr_writer_i64(w, a->last_seen_ms);
+    sr_writer_i64(w, a->event_ts_ms);
+    for (int t = 0; t < SR_CHURN_TOP_FEATURES; t++) sr_writer_i32(w, a->top_feature[t]);
+    for (int t = 0; t < SR_CHURN_TOP_FEATURES; t++) sr_writer_f32(w, a->top_weight[t]);
+}
+
+static bool alert_load(sr_churn_alert_t *a, sr_reader_t *r, size_t n_users) {
+    memset(a, 0, sizeof *a);
+    a->user = sr_reader_u32(r);
+    a->fired_s = sr_reader_u32(r);
+    a->probability = sr_reader_f32(r);
+    uint8_t level = sr_reader_u8(r), state = sr_reader_u8(r);
+    a->level = level == SR_CHURN_HIGH ? SR_CHURN_HIGH
+             : level == SR_CHURN_MEDIUM ? SR_CHURN_MEDIUM : SR_CHURN_LOW;
+    a->state = state == SR_CHURN_RESOLVED ? SR_CHURN_RESOLVED : SR_CHURN_FIRING;
+    a->last_seen_ms = sr_reader_i64(r);
+    a->event_ts_ms = sr_reader_i64(r);
+    bool ok = a->user < n_users && level <= SR_CHURN_HIGH && state <= SR_CHURN_RESOLVED;
+    for (int t = 0; t < SR_CHURN_TOP_FEATURES; t++) {
+        a->top_feature[t] = sr_reader_i32(r);
+        ok = ok && a->top_feature[t] >= -1 && a->top_feature[t] < SR_CHURN_FEATURES;
+    }
+    for (int t = 0; t < SR_CHURN_TOP_FEATURES; t++) a->top_weight[t] = sr_reader_f32(r);
+    return ok;
+}
+
+void sr_churn_save(const sr_churn_t *c, sr_writer_t *w) {
+    sr_writer_tag(w, "CHRN");
+    sr_writer_u32(w, SR_CHURN_FEATURES);
+    for (int f = 0; f <= SR_CHURN_FEATURES; f++) sr_writer_f64(w, c->weight[f]);
+    for (int f = 0; f <= SR_CHURN_FEATURES; f++) sr_writer_f64(w, c->accum[f]);
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) sr_writer_f64(w, c->mean[f]);
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) sr_writer_f64(w, c->m2[f]);
+    sr_writer_u64(w, c->n_seen);
+    sr_writer_i64(w, c->last_sweep_ms);
+    sr_writer_u32(w, (uint32_t)c->n_users);
+    for (size_t u = 0; u < c->n_users; u++) user_save(&c->users[u], w);
+    const sr_churn_alert_t *alerts = c->alerts.items;
+    sr_writer_u32(w, (uint32_t)c->alerts.n);
+    for (size_t a = 0; a < c->alerts.n; a++) alert_save(&alerts[a], w);
+    const sr_churn_label_t *labels = c->labels.items;
+    sr_writer_u32(w, (uint32_t)c->labels.n);
+    for (size_t l = 0; l < c->labels.n; l++) {
+        sr_writer_u32(w, labels[l].user);
+        sr_writer_f32(w, labels[l].probability);
+        sr_writer_u8(w, labels[l].churned);
+    }
+}
+
+sr_err_t sr_churn_load(sr_churn_t *c, sr_reader_t *r, size_t n_users, char *errstr,
+                       size_t errstr_size) {
+    if (c->n_users || c->alerts.n || c->labels.n || c->n_seen)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "churn: loading into a used module");
+    if (!sr_reader_tag(r, "CHRN"))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "churn: no churn section where one was expected")
+                               : sr_reader_error(r, "churn", errstr, errstr_size);
+    uint32_t features = sr_reader_u32(r);
+    if (sr_reader_ok(r) && features != SR_CHURN_FEATURES)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "churn: state has %u features, this build %d", features,
+                         SR_CHURN_FEATURES);
+    for (int f = 0; f <= SR_CHURN_FEATURES; f++) c->weight[f] = sr_reader_f64(r);
+    for (int f = 0; f <= SR_CHURN_FEATURES; f++) c->accum[f] = sr_reader_f64(r);
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) c->mean[f] = sr_reader_f64(r);
+    for (int f = 0; f < SR_CHURN_FEATURES; f++) c->m2[f] = sr_reader_f64(r);
+    c->n_seen = sr_reader_u64(r);
+    c->last_sweep_ms = sr_reader_i64(r);
+    uint32_t users = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "churn", errstr, errstr_size);
+    if (users != n_users)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "churn: %u user slots for %zu users", users, n_users);
+    if (users > 0) {
+        size_t cap = 1024;
+        while (cap < users) cap *= 2;
+        if (!(c->users = malloc(cap * sizeof *c->users)))
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size,
+                             "churn: out of memory for %u users", users);
+        c->cap_users = cap;
+        c->n_users = users;
+    }
+    for (uint32_t u = 0; u < users; u++) {
+        bool ok = user_load(&c->users[u], r);
+        if (!sr_reader_ok(r))
+            return sr_reader_error(r, "churn", errstr, errstr_size);
+        if (!ok)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "churn: user %u has an alert flag out of range", u);
+    }
+    uint32_t n_alerts = sr_reader_u32(r);
+    for (uint32_t a = 0; a < n_alerts && sr_reader_ok(r); a++) {
+        sr_churn_alert_t alert;
+        bool ok = alert_load(&alert, r, users);
+        if (!sr_reader_ok(r))
+            break;
+        if (!ok)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "churn: pending alert %u is out of range", a);
+        sr_churn_alert_t *slot = push(&c->alerts);
+        if (!slot)
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "churn: out of memory");
+        *slot = alert;
+    }
+    uint32_t n_labels = sr_reader_u32(r);
+    for (uint32_t l = 0; l < n_labels && sr_reader_ok(r); l++) {
+        sr_churn_label_t label;
+        label.user = sr_reader_u32(r);
+        label.probability = sr_reader_f32(r);
+        label.churned = sr_reader_u8(r);
+        if (!sr_reader_ok(r))
+            break;
+        if (label.user >= users || label.churned > 1)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "churn: pending label %u is out of range", l);
+        sr_churn_label_t *slot = push(&c->labels);
+        if (!slot)
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "churn: out of memory");
+        *slot = label;
+    }
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "churn", errstr, errstr_size);
+    return SR_OK;
+}

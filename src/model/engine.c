@@ -744,3 +744,344 @@ void sr_engine_forget_user(sr_engine_t *e, uint32_t user) {
 }
 
 size_t sr_engine_user_slots(const sr_engine_t *e) { return sr_intern_count(e->user_ids); }
+
+size_t sr_engine_categories(const sr_engine_t *e) { return sr_intern_count(e->category_ids); }
+
+const char *sr_engine_category_id(const sr_engine_t *e, uint32_t category) {
+    return sr_intern_str(e->category_ids, category, NULL);
+}
+
+/* ---- saving and loading the whole state ---------------------------------
+ *
+ * See engine.h for what is saved and why. The engine writes the frame (magic,
+ * version, fingerprint, shape, its own fields, the digest); each module
+ * writes and checks its own section. Nothing here allocates on the save
+ * side: the writer lives on this stack frame. */
+
+#define STATE_MAGIC "SRES"
+
+/* The shape: what a state can only be read back under. Encoded little-endian
+ * in this order; the fingerprint is the hash of these bytes. */
+enum { SHAPE_CONSTANTS = 7 };
+#define SHAPE_BYTES (4 + 4 + 8 + 4 + 8 + 2 * SHAPE_CONSTANTS)
+
+typedef struct shape {
+    uint32_t mf_k, mf_negative_pool;
+    int64_t sim_half_life_ms;
+    uint32_t trending_size;
+    int64_t trending_half_life_ms;
+    uint16_t constant[SHAPE_CONSTANTS];
+} shape_t;
+
+static const char *const shape_constant_name[SHAPE_CONSTANTS] = {
+    "similarity slots", "recent items", "purchased items", "activity half-lives",
+    "top categories",   "churn features", "event types",
+};
+
+static shape_t shape_of(const sr_engine_config_t *cfg) {
+    shape_t s = {
+        .mf_k = (uint32_t)cfg->mf.k,
+        .mf_negative_pool = (uint32_t)cfg->mf.negative_pool,
+        .sim_half_life_ms = cfg->sim.half_life_ms,
+        .trending_size = (uint32_t)cfg->trending.size,
+        .trending_half_life_ms = cfg->trending.half_life_ms,
+        .constant = {SR_SIM_SLOTS, SR_PROFILE_RECENT_MAX, SR_PROFILE_PURCHASED_MAX,
+                     SR_PROFILE_HALF_LIVES, SR_PROFILE_TOP_CATEGORIES, SR_CHURN_FEATURES,
+                     SR_EVENT__COUNT},
+    };
+    return s;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes) {
+    for (int b = 0; b < bytes; b++) p[b] = (uint8_t)(v >> (8 * b));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes) {
+    uint64_t v = 0;
+    for (int b = 0; b < bytes; b++) v |= (uint64_t)p[b] << (8 * b);
+    return v;
+}
+
+static void shape_encode(const shape_t *s, uint8_t out[SHAPE_BYTES]) {
+    put_le(out, s->mf_k, 4);
+    put_le(out + 4, s->mf_negative_pool, 4);
+    put_le(out + 8, (uint64_t)s->sim_half_life_ms, 8);
+    put_le(out + 16, s->trending_size, 4);
+    put_le(out + 20, (uint64_t)s->trending_half_life_ms, 8);
+    for (int c = 0; c < SHAPE_CONSTANTS; c++) put_le(out + 28 + 2 * c, s->constant[c], 2);
+}
+
+static shape_t shape_decode(const uint8_t in[SHAPE_BYTES]) {
+    shape_t s;
+    s.mf_k = (uint32_t)get_le(in, 4);
+    s.mf_negative_pool = (uint32_t)get_le(in + 4, 4);
+    s.sim_half_life_ms = (int64_t)get_le(in + 8, 8);
+    s.trending_size = (uint32_t)get_le(in + 16, 4);
+    s.trending_half_life_ms = (int64_t)get_le(in + 20, 8);
+    for (int c = 0; c < SHAPE_CONSTANTS; c++) s.constant[c] = (uint16_t)get_le(in + 28 + 2 * c, 2);
+    return s;
+}
+
+uint64_t sr_engine_config_fingerprint(const sr_engine_config_t *cfg) {
+    shape_t s = shape_of(cfg);
+    uint8_t bytes[SHAPE_BYTES];
+    shape_encode(&s, bytes);
+    return sr_hash_bytes(bytes, sizeof bytes, 0);
+}
+
+sr_err_t sr_engine_save(const sr_engine_t *e, sr_write_fn *write, void *opaque,
+                        uint64_t *digest_out, char *errstr, size_t errstr_size) {
+    sr_writer_t w;
+    sr_writer_init(&w, write, opaque);
+    shape_t shape = shape_of(&e->cfg);
+    uint8_t shape_bytes[SHAPE_BYTES];
+    shape_encode(&shape, shape_bytes);
+
+    sr_writer_tag(&w, STATE_MAGIC);
+    sr_writer_u32(&w, SR_ENGINE_STATE_VERSION);
+    sr_writer_u64(&w, sr_hash_bytes(shape_bytes, sizeof shape_bytes, 0));
+    sr_writer_bytes(&w, shape_bytes, sizeof shape_bytes);
+
+    sr_intern_save(e->user_ids, &w);
+    sr_intern_save(e->item_ids, &w);
+    sr_intern_save(e->category_ids, &w);
+    size_t n_users = sr_intern_count(e->user_ids), n_items = sr_intern_count(e->item_ids);
+    sr_writer_tag(&w, "PROF");
+    sr_writer_u32(&w, (uint32_t)n_users);
+    for (size_t u = 0; u < n_users; u++) sr_profile_save(&e->profiles[u], &w);
+    sr_mf_save(e->mf, &w);
+    sr_sim_save(e->sim, &w);
+    sr_trending_save(e->trending, &w);
+    sr_churn_save(e->churn, &w);
+
+    sr_writer_tag(&w, "ENGN");
+    sr_writer_u64(&w, e->stats.events);
+    for (int t = 0; t < SR_EVENT__COUNT; t++) sr_writer_u64(&w, e->stats.by_type[t]);
+    sr_writer_u64(&w, e->stats.rejected);
+    sr_writer_i64(&w, e->max_ts_ms);
+    sr_writer_u8(&w, e->any_event ? 1 : 0);
+    sr_writer_u32(&w, (uint32_t)e->n_forgotten);
+    sr_writer_u32(&w, (uint32_t)n_items);
+    sr_writer_u64s(&w, e->sim_signature, n_items);
+    sr_writer_u32(&w, (uint32_t)e->dirty_users.n);
+    sr_writer_u32s(&w, e->dirty_users.ids, e->dirty_users.n);
+    sr_writer_u32(&w, (uint32_t)e->dirty_items.n);
+    sr_writer_u32s(&w, e->dirty_items.ids, e->dirty_items.n);
+
+    sr_writer_tag(&w, "END ");
+    uint64_t digest = sr_writer_digest(&w);
+    sr_writer_u64(&w, digest);
+    if (sr_writer_flush(&w) != SR_OK)
+        return sr_seterr(w.err, errstr, errstr_size, "saving the engine state: %s after %" PRIu64
+                         " bytes", sr_err_name(w.err), w.bytes);
+    if (digest_out)
+        *digest_out = digest;
+    return SR_OK;
+}
+
+static sr_err_t discard(void *opaque, const void *buf, size_t len) {
+    (void)opaque;
+    (void)buf;
+    (void)len;
+    return SR_OK;
+}
+
+uint64_t sr_engine_digest(const sr_engine_t *e) {
+    uint64_t digest = 0;
+    sr_engine_save(e, discard, NULL, &digest, NULL, 0);
+    return digest;
+}
+
+/* "mf.k 32 there, 16 here; trending.size ..." for every shape field that
+ * differs between the state and the engine. */
+static void describe_shape_diff(const shape_t *there, const shape_t *here, char *out,
+                                size_t size) {
+    size_t n = 0;
+    out[0] = '\0';
+#define DIFF(name, a, b, fmt)                                                              \
+    if ((a) != (b) && n < size)                                                           \
+        n += (size_t)snprintf(out + n, size - n, "%s" name " " fmt " there, " fmt " here", \
+                              n ? "; " : "", a, b);
+    DIFF("mf.k", there->mf_k, here->mf_k, "%" PRIu32)
+    DIFF("mf.negative.pool", there->mf_negative_pool, here->mf_negative_pool, "%" PRIu32)
+    DIFF("sim.half.life.ms", there->sim_half_life_ms, here->sim_half_life_ms, "%" PRId64)
+    DIFF("trending.size", there->trending_size, here->trending_size, "%" PRIu32)
+    DIFF("trending.half.life.ms", there->trending_half_life_ms, here->trending_half_life_ms,
+         "%" PRId64)
+    for (int c = 0; c < SHAPE_CONSTANTS; c++)
+        if (there->constant[c] != here->constant[c] && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s %u there, %u here (another build)",
+                                  n ? "; " : "", shape_constant_name[c],
+                                  (unsigned)there->constant[c], (unsigned)here->constant[c]);
+#undef DIFF
+}
+
+static sr_err_t section_error(sr_reader_t *r, const char *what, const char *tag, char *errstr,
+                              size_t errstr_size) {
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, what, errstr, errstr_size);
+    return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                     "no '%s' section where %s was expected (byte %" PRIu64 ")", tag, what,
+                     r->offset);
+}
+
+/* Fills a new engine from r; e's modules are empty. */
+static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t errstr_size) {
+    sr_err_t err;
+    if ((err = sr_intern_load(e->user_ids, r, "user ids", errstr, errstr_size)) != SR_OK ||
+        (err = sr_intern_load(e->item_ids, r, "item ids", errstr, errstr_size)) != SR_OK ||
+        (err = sr_intern_load(e->category_ids, r, "category ids", errstr, errstr_size)) != SR_OK)
+        return err;
+    size_t n_users = sr_intern_count(e->user_ids), n_items = sr_intern_count(e->item_ids);
+    uint32_t n_categories = (uint32_t)sr_intern_count(e->category_ids);
+
+    if (!sr_reader_tag(r, "PROF"))
+        return section_error(r, "profiles", "PROF", errstr, errstr_size);
+    uint32_t n_profiles = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "profiles", errstr, errstr_size);
+    if (n_profiles != n_users)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size, "%u profiles for %zu users",
+                         n_profiles, n_users);
+    if (n_users > 0) {
+        size_t cap = 1024;
+        while (cap < n_users) cap *= 2;
+        if (!(e->profiles = malloc(cap * sizeof *e->profiles)))
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory for %zu profiles",
+                             n_users);
+        e->n_profiles_cap = cap;
+    }
+    for (size_t u = 0; u < n_users; u++) {
+        const char *why = NULL;
+        err = sr_profile_load(&e->profiles[u], r, (uint32_t)n_items, n_categories, &why);
+        if (err == SR_ERR_CORRUPT)
+            return sr_seterr(err, errstr, errstr_size, "profile of user %zu: %s", u, why);
+        if (err != SR_OK)
+            return sr_reader_error(r, "profiles", errstr, errstr_size);
+    }
+
+    if ((err = sr_mf_load(e->mf, r, n_users, n_items, errstr, errstr_size)) != SR_OK ||
+        (err = sr_sim_load(e->sim, r, n_items, errstr, errstr_size)) != SR_OK ||
+        (err = sr_trending_load(e->trending, r, n_items, errstr, errstr_size)) != SR_OK ||
+        (err = sr_churn_load(e->churn, r, n_users, errstr, errstr_size)) != SR_OK)
+        return err;
+
+    if (!sr_reader_tag(r, "ENGN"))
+        return section_error(r, "the engine's counters", "ENGN", errstr, errstr_size);
+    e->stats.events = sr_reader_u64(r);
+    for (int t = 0; t < SR_EVENT__COUNT; t++) e->stats.by_type[t] = sr_reader_u64(r);
+    e->stats.rejected = sr_reader_u64(r);
+    e->max_ts_ms = sr_reader_i64(r);
+    uint8_t any_event = sr_reader_u8(r);
+    uint32_t n_forgotten = sr_reader_u32(r), n_signatures = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "the engine's counters", errstr, errstr_size);
+    if (any_event > 1 || n_forgotten > n_users || n_signatures != n_items)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "engine counters out of range (%u forgotten of %zu users, %u signatures "
+                         "for %zu items)", n_forgotten, n_users, n_signatures, n_items);
+    e->any_event = any_event == 1;
+    e->n_forgotten = n_forgotten;
+    if (n_items > 0) {
+        size_t cap = 1024;
+        while (cap < n_items) cap *= 2;
+        if (!(e->sim_signature = calloc(cap, sizeof *e->sim_signature)))
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size,
+                             "out of memory for %zu item signatures", n_items);
+        e->sim_signature_cap = cap;
+        if (!sr_reader_u64s(r, e->sim_signature, n_items))
+            return sr_reader_error(r, "neighbour list signatures", errstr, errstr_size);
+    }
+    dirty_set_t *sets[2] = {&e->dirty_users, &e->dirty_items};
+    size_t limits[2] = {n_users, n_items};
+    for (int d = 0; d < 2; d++) {
+        uint32_t n = sr_reader_u32(r);
+        for (uint32_t k = 0; k < n && sr_reader_ok(r); k++) {
+            uint32_t id = sr_reader_u32(r);
+            if (!sr_reader_ok(r))
+                break;
+            if (id >= limits[d] || (id < sets[d]->flag_cap && sets[d]->flag[id]))
+                return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                 "dirty %s %u is out of range or repeated",
+                                 d == 0 ? "user" : "item", id);
+            if (dirty_add(sets[d], id) != SR_OK)
+                return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
+        if (!sr_reader_ok(r))
+            return sr_reader_error(r, "dirty sets", errstr, errstr_size);
+    }
+
+    if (!sr_reader_tag(r, "END "))
+        return section_error(r, "the end of the state", "END ", errstr, errstr_size);
+    uint64_t computed = sr_reader_digest(r), stored = sr_reader_u64(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "the state digest", errstr, errstr_size);
+    if (computed != stored)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "state digest mismatch: stored %016" PRIx64 ", computed %016" PRIx64,
+                         stored, computed);
+    if (!sr_reader_at_end(r))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "bytes after the end of the state (byte %" PRIu64 ")",
+                                           r->offset)
+                               : sr_reader_error(r, "the end of the state", errstr, errstr_size);
+    return SR_OK;
+}
+
+sr_err_t sr_engine_load(const sr_engine_config_t *cfg, sr_read_fn *read, void *opaque,
+                        sr_engine_t **out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    sr_reader_t r;
+    sr_reader_init(&r, read, opaque);
+    if (!sr_reader_tag(&r, STATE_MAGIC))
+        return sr_reader_ok(&r) || r.err == SR_ERR_TRUNCATED
+                   ? sr_seterr(sr_reader_ok(&r) ? SR_ERR_CORRUPT : r.err, errstr, errstr_size,
+                               "not a streamrec engine state (no '" STATE_MAGIC "' at the start)")
+                   : sr_reader_error(&r, "the state header", errstr, errstr_size);
+    uint32_t version = sr_reader_u32(&r);
+    uint64_t fingerprint = sr_reader_u64(&r);
+    uint8_t shape_bytes[SHAPE_BYTES];
+    sr_reader_take(&r, shape_bytes, sizeof shape_bytes);
+    if (!sr_reader_ok(&r))
+        return sr_reader_error(&r, "the state header", errstr, errstr_size);
+    if (version != SR_ENGINE_STATE_VERSION)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                         "engine state format version %" PRIu32 ", this build reads version %d",
+                         version, SR_ENGINE_STATE_VERSION);
+    if (sr_hash_bytes(shape_bytes, sizeof shape_bytes, 0) != fingerprint)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "the state's config fingerprint does not match its own shape");
+    shape_t there = shape_decode(shape_bytes);
+
+    sr_engine_config_t c;
+    if (cfg) {
+        c = *cfg;
+    } else {
+        sr_engine_config_defaults(&c);
+        c.mf.k = (int)there.mf_k;
+        c.mf.negative_pool = (int)there.mf_negative_pool;
+        c.sim.half_life_ms = there.sim_half_life_ms;
+        c.trending.size = (int)there.trending_size;
+        c.trending.half_life_ms = there.trending_half_life_ms;
+    }
+    uint64_t here_fingerprint = sr_engine_config_fingerprint(&c);
+    if (here_fingerprint != fingerprint) {
+        shape_t here = shape_of(&c);
+        char diff[512];
+        describe_shape_diff(&there, &here, diff, sizeof diff);
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "config fingerprint mismatch: the state was saved with %016" PRIx64
+                         ", this configuration has %016" PRIx64 " (%s)",
+                         fingerprint, here_fingerprint, diff);
+    }
+    sr_engine_t *e = sr_engine_new(&c, errstr, errstr_size);
+    if (!e)
+        return cfg ? SR_ERR_INVALID : SR_ERR_CORRUPT; /* NULL cfg: the state's shape is off */
+    sr_err_t err = load_body(e, &r, errstr, errstr_size);
+    if (err != SR_OK) {
+        sr_engine_destroy(e);
+        return err;
+    }
+    *out = e;
+    return SR_OK;
+}

@@ -260,3 +260,102 @@ void sr_mf_user_set(sr_mf_t *mf, uint32_t u, const float *factors, float accum) 
 void sr_mf_user_reset(sr_mf_t *mf, uint32_t u, uint64_t id_hash) {
     row_init(&mf->users, u, mf->cfg.k, mf->cfg.init_scale, id_hash ^ mf->cfg.seed);
 }
+
+/* ---- save and load ------------------------------------------------------
+ *
+ * "MF  ", u32 k, u32 users, u32 items; users: factors (users x k), AdaGrad
+ * accumulators; items: factors, accumulators, biases; the ring: u32 size,
+ * u32 filled, u32 next, the filled entries; u64 generator state. */
+
+static void table_save(const table_t *t, int k, sr_writer_t *w) {
+    sr_writer_f32s(w, t->factors, t->n * (size_t)k);
+    sr_writer_f32s(w, t->accum, t->n);
+    if (t->bias)
+        sr_writer_f32s(w, t->bias, t->n);
+}
+
+void sr_mf_save(const sr_mf_t *mf, sr_writer_t *w) {
+    sr_writer_tag(w, "MF  ");
+    sr_writer_u32(w, (uint32_t)mf->cfg.k);
+    sr_writer_u32(w, (uint32_t)mf->users.n);
+    sr_writer_u32(w, (uint32_t)mf->items.n);
+    table_save(&mf->users, mf->cfg.k, w);
+    table_save(&mf->items, mf->cfg.k, w);
+    sr_writer_u32(w, (uint32_t)mf->cfg.negative_pool);
+    sr_writer_u32(w, (uint32_t)mf->pool_len);
+    sr_writer_u32(w, (uint32_t)mf->pool_next);
+    sr_writer_u32s(w, mf->pool, mf->pool_len);
+    sr_writer_u64(w, mf->rng);
+}
+
+/* Sizes an empty table for n rows and reads them in. */
+static sr_err_t table_load(table_t *t, size_t n, int k, bool with_bias, sr_reader_t *r) {
+    if (n == 0)
+        return SR_OK;
+    size_t cap = 1024;
+    while (cap < n) cap *= 2;
+    if (!(t->factors = malloc(cap * (size_t)k * sizeof *t->factors)) ||
+        !(t->accum = malloc(cap * sizeof *t->accum)) ||
+        (with_bias && !(t->bias = malloc(cap * sizeof *t->bias))))
+        return SR_ERR_NOMEM;
+    t->cap = cap;
+    t->n = n;
+    sr_reader_f32s(r, t->factors, n * (size_t)k);
+    sr_reader_f32s(r, t->accum, n);
+    if (with_bias)
+        sr_reader_f32s(r, t->bias, n);
+    return sr_reader_ok(r) ? SR_OK : r->err;
+}
+
+sr_err_t sr_mf_load(sr_mf_t *mf, sr_reader_t *r, size_t n_users, size_t n_items,
+                    char *errstr, size_t errstr_size) {
+    if (mf->users.n || mf->items.n || mf->pool_len)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "mf: loading into a used model");
+    if (!sr_reader_tag(r, "MF  "))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "mf: no MF section where one was expected")
+                               : sr_reader_error(r, "mf", errstr, errstr_size);
+    uint32_t k = sr_reader_u32(r), users = sr_reader_u32(r), items = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "mf", errstr, errstr_size);
+    if ((int)k != mf->cfg.k)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "mf: state has %u factors a row, this model mf.k=%d", k, mf->cfg.k);
+    if (users != n_users || items != n_items)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "mf: %u user and %u item rows for %zu users and %zu items", users,
+                         items, n_users, n_items);
+    sr_err_t err;
+    if ((err = table_load(&mf->users, users, mf->cfg.k, false, r)) != SR_OK ||
+        (err = table_load(&mf->items, items, mf->cfg.k, true, r)) != SR_OK)
+        return err == SR_ERR_NOMEM
+                   ? sr_seterr(err, errstr, errstr_size, "mf: out of memory for %u users, %u items",
+                               users, items)
+                   : sr_reader_error(r, "mf", errstr, errstr_size);
+    uint32_t pool_size = sr_reader_u32(r), pool_len = sr_reader_u32(r),
+             pool_next = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "mf", errstr, errstr_size);
+    if ((int)pool_size != mf->cfg.negative_pool)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "mf: state has a negative pool of %u, this model mf.negative.pool=%d",
+                         pool_size, mf->cfg.negative_pool);
+    /* The ring fills slots 0, 1, ... before it wraps. */
+    if (pool_len > pool_size || pool_next >= pool_size ||
+        (pool_len < pool_size && pool_next != pool_len))
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "mf: negative ring of %u with %u filled and next %u is inconsistent",
+                         pool_size, pool_len, pool_next);
+    if (!sr_reader_u32s(r, mf->pool, pool_len))
+        return sr_reader_error(r, "mf", errstr, errstr_size);
+    for (uint32_t p = 0; p < pool_len; p++)
+        if (mf->pool[p] >= items)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "mf: negative ring holds item %u of %u", mf->pool[p], items);
+    mf->pool_len = pool_len;
+    mf->pool_next = pool_next;
+    mf->rng = sr_reader_u64(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "mf", errstr, errstr_size);
+    return SR_OK;
+}

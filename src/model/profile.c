@@ -160,3 +160,64 @@ bool sr_profile_purchased(const sr_profile_t *p, uint32_t item) {
             return true;
     return false;
 }
+
+/* ---- save and load ------------------------------------------------------ */
+
+void sr_profile_save(const sr_profile_t *p, sr_writer_t *w) {
+    sr_writer_i64(w, p->last_seen_ms);
+    sr_writer_u32(w, p->first_seen_s);
+    sr_writer_u32(w, p->sessions);
+    sr_writer_u32(w, p->events);
+    sr_writer_f32(w, p->session_seconds);
+    sr_writer_f32(w, p->spend);
+    sr_writer_f32s(w, p->activity, SR_PROFILE_HALF_LIVES);
+    sr_writer_f32s(w, p->category_score, SR_PROFILE_TOP_CATEGORIES);
+    sr_writer_u32s(w, p->category, SR_PROFILE_TOP_CATEGORIES);
+    for (int t = 0; t < SR_EVENT__COUNT; t++) sr_writer_u16(w, p->counts[t]);
+    sr_writer_u8(w, p->recent_head);
+    sr_writer_u8(w, p->recent_len);
+    sr_writer_u8(w, p->purchased_head);
+    sr_writer_u8(w, p->purchased_len);
+    sr_writer_u32s(w, p->recent_item, SR_PROFILE_RECENT_MAX);
+    sr_writer_u32s(w, p->recent_ts_s, SR_PROFILE_RECENT_MAX);
+    sr_writer_u32s(w, p->purchased, SR_PROFILE_PURCHASED_MAX);
+}
+
+sr_err_t sr_profile_load(sr_profile_t *p, sr_reader_t *r, uint32_t n_items,
+                         uint32_t n_categories, const char **why) {
+    sr_profile_init(p);
+    p->last_seen_ms = sr_reader_i64(r);
+    p->first_seen_s = sr_reader_u32(r);
+    p->sessions = sr_reader_u32(r);
+    p->events = sr_reader_u32(r);
+    p->session_seconds = sr_reader_f32(r);
+    p->spend = sr_reader_f32(r);
+    sr_reader_f32s(r, p->activity, SR_PROFILE_HALF_LIVES);
+    sr_reader_f32s(r, p->category_score, SR_PROFILE_TOP_CATEGORIES);
+    sr_reader_u32s(r, p->category, SR_PROFILE_TOP_CATEGORIES);
+    for (int t = 0; t < SR_EVENT__COUNT; t++) p->counts[t] = sr_reader_u16(r);
+    p->recent_head = sr_reader_u8(r);
+    p->recent_len = sr_reader_u8(r);
+    p->purchased_head = sr_reader_u8(r);
+    p->purchased_len = sr_reader_u8(r);
+    sr_reader_u32s(r, p->recent_item, SR_PROFILE_RECENT_MAX);
+    sr_reader_u32s(r, p->recent_ts_s, SR_PROFILE_RECENT_MAX);
+    sr_reader_u32s(r, p->purchased, SR_PROFILE_PURCHASED_MAX);
+    if (!sr_reader_ok(r))
+        return r->err;
+    *why = NULL;
+    if (p->recent_head >= SR_PROFILE_RECENT_MAX || p->recent_len > SR_PROFILE_RECENT_MAX ||
+        p->purchased_head >= SR_PROFILE_PURCHASED_MAX ||
+        p->purchased_len > SR_PROFILE_PURCHASED_MAX)
+        *why = "ring head or length out of range";
+    for (int k = 0; k < p->recent_len && !*why; k++)
+        if (p->recent_item[k] >= n_items)
+            *why = "recent item id out of range";
+    for (int k = 0; k < p->purchased_len && !*why; k++)
+        if (p->purchased[k] >= n_items)
+            *why = "purchased item id out of range";
+    for (int c = 0; c < SR_PROFILE_TOP_CATEGORIES && !*why; c++)
+        if (p->category[c] != SR_PROFILE_NONE && p->category[c] >= n_categories)
+            *why = "category id out of range";
+    return *why ? SR_ERR_CORRUPT : SR_OK;
+}

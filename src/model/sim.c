@@ -201,3 +201,70 @@ double sr_sim_pair_count(const sr_sim_t *s, uint32_t a, uint32_t b) {
 
 size_t sr_sim_items(const sr_sim_t *s) { return s->n; }
 size_t sr_sim_bytes_per_item(void) { return sizeof(summary_t) + sizeof(float); }
+
+/* ---- save and load ------------------------------------------------------
+ *
+ * "SIM ", the decay clock, u32 slots per item, u32 items, the item counts,
+ * then per item its partners, counts, error bounds and similarities (slot
+ * order kept: it decides which slot a tie evicts). */
+
+void sr_sim_save(const sr_sim_t *s, sr_writer_t *w) {
+    sr_writer_tag(w, "SIM ");
+    sr_decay_save(&s->clock, w);
+    sr_writer_u32(w, SR_SIM_SLOTS);
+    sr_writer_u32(w, (uint32_t)s->n);
+    sr_writer_f32s(w, s->item_count, s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        const summary_t *sm = &s->summaries[i];
+        sr_writer_u32s(w, sm->partner, SR_SIM_SLOTS);
+        sr_writer_f32s(w, sm->count, SR_SIM_SLOTS);
+        sr_writer_f32s(w, sm->error, SR_SIM_SLOTS);
+        sr_writer_f32s(w, sm->score, SR_SIM_SLOTS);
+    }
+}
+
+sr_err_t sr_sim_load(sr_sim_t *s, sr_reader_t *r, size_t n_items, char *errstr,
+                     size_t errstr_size) {
+    if (s->n != 0)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "sim: loading into a used module");
+    if (!sr_reader_tag(r, "SIM "))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "sim: no similarity section where one was expected")
+                               : sr_reader_error(r, "sim", errstr, errstr_size);
+    if (!sr_decay_load(&s->clock, r))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "sim: decay clock out of range")
+                               : sr_reader_error(r, "sim", errstr, errstr_size);
+    uint32_t slots = sr_reader_u32(r), n = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "sim", errstr, errstr_size);
+    if (slots != SR_SIM_SLOTS || n != n_items)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "sim: %u items of %u slots, expected %zu of %d", n, slots, n_items,
+                         SR_SIM_SLOTS);
+    if (n == 0)
+        return SR_OK;
+    size_t cap = 1024;
+    while (cap < n) cap *= 2;
+    if (!(s->summaries = malloc(cap * sizeof *s->summaries)) ||
+        !(s->item_count = malloc(cap * sizeof *s->item_count)))
+        return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "sim: out of memory for %u items", n);
+    s->cap = cap;
+    s->n = n;
+    sr_reader_f32s(r, s->item_count, n);
+    for (size_t i = 0; i < n && sr_reader_ok(r); i++) {
+        summary_t *sm = &s->summaries[i];
+        sr_reader_u32s(r, sm->partner, SR_SIM_SLOTS);
+        sr_reader_f32s(r, sm->count, SR_SIM_SLOTS);
+        sr_reader_f32s(r, sm->error, SR_SIM_SLOTS);
+        if (!sr_reader_f32s(r, sm->score, SR_SIM_SLOTS))
+            break;
+        for (int k = 0; k < SR_SIM_SLOTS; k++)
+            if (sm->partner[k] != SR_SIM_NONE && (sm->partner[k] >= n || sm->partner[k] == i))
+                return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                 "sim: item %zu has partner %u (of %u items)", i, sm->partner[k], n);
+    }
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "sim", errstr, errstr_size);
+    return SR_OK;
+}

@@ -133,3 +133,80 @@ size_t sr_trending_top(const sr_trending_t *t, sr_neighbour_t *out, size_t max) 
 double sr_trending_count(const sr_trending_t *t, uint32_t i) {
     return t->count[i] / t->clock.scale;
 }
+
+/* ---- save and load ------------------------------------------------------
+ *
+ * "TRND", the decay clock, u32 list size, u32 items, the counts, u32 listed,
+ * the listed items in list order, u32 index of the minimum. The list order
+ * and the minimum's index are kept, not recomputed: ties among equal counts
+ * resolve by them. Positions are derived from the list on load. */
+
+void sr_trending_save(const sr_trending_t *t, sr_writer_t *w) {
+    sr_writer_tag(w, "TRND");
+    sr_decay_save(&t->clock, w);
+    sr_writer_u32(w, (uint32_t)t->cfg.size);
+    sr_writer_u32(w, (uint32_t)t->n);
+    sr_writer_f32s(w, t->count, t->n);
+    sr_writer_u32(w, (uint32_t)t->top_len);
+    sr_writer_u32s(w, t->top, (size_t)t->top_len);
+    sr_writer_u32(w, (uint32_t)t->min_pos);
+}
+
+sr_err_t sr_trending_load(sr_trending_t *t, sr_reader_t *r, size_t n_items, char *errstr,
+                          size_t errstr_size) {
+    if (t->n != 0)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
+                         "trending: loading into a used module");
+    if (!sr_reader_tag(r, "TRND"))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "trending: no trending section where one was expected")
+                               : sr_reader_error(r, "trending", errstr, errstr_size);
+    if (!sr_decay_load(&t->clock, r))
+        return sr_reader_ok(r) ? sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                           "trending: decay clock out of range")
+                               : sr_reader_error(r, "trending", errstr, errstr_size);
+    uint32_t size = sr_reader_u32(r), n = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "trending", errstr, errstr_size);
+    if ((int)size != t->cfg.size)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "trending: state keeps %u items, this module trending.size=%d", size,
+                         t->cfg.size);
+    if (n != n_items)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "trending: %u item counts for %zu items", n, n_items);
+    if (n > 0) {
+        size_t cap = 1024;
+        while (cap < n) cap *= 2;
+        if (!(t->count = malloc(cap * sizeof *t->count)) || !(t->position = malloc(cap)))
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size,
+                             "trending: out of memory for %u items", n);
+        t->cap = cap;
+        t->n = n;
+        memset(t->position, NOT_LISTED, n);
+        sr_reader_f32s(r, t->count, n);
+    }
+    uint32_t top_len = sr_reader_u32(r);
+    if (!sr_reader_ok(r))
+        return sr_reader_error(r, "trending", errstr, errstr_size);
+    if (top_len > size || top_len > n)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "trending: %u listed items in a list of %u over %u items", top_len, size,
+                         n);
+    uint32_t min_pos;
+    if (!sr_reader_u32s(r, t->top, top_len) || (min_pos = sr_reader_u32(r), !sr_reader_ok(r)))
+        return sr_reader_error(r, "trending", errstr, errstr_size);
+    if (min_pos >= (top_len ? top_len : 1))
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "trending: minimum at %u in a list of %u", min_pos, top_len);
+    for (uint32_t k = 0; k < top_len; k++) {
+        uint32_t i = t->top[k];
+        if (i >= n || t->position[i] != NOT_LISTED)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "trending: list entry %u is item %u, out of range or repeated", k, i);
+        t->position[i] = (uint8_t)k;
+    }
+    t->top_len = (int)top_len;
+    t->min_pos = (int)min_pos;
+    return SR_OK;
+}

@@ -80,6 +80,8 @@ static void test_config_defaults_equal_engine_defaults(void **state) {
     assert_int_equal(cfg.io.batch_max_ms, 20);
     assert_int_equal(cfg.io.batch_max_users, 20000);
     assert_string_equal(cfg.io.http_listen, "");
+    assert_string_equal(cfg.io.checkpoint_dir, "");
+    assert_int_equal(cfg.io.checkpoint_keep, 3);
     assert_int_equal(cfg.n_kafka, 0);
     assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_OK);
     sr_config_free(&cfg);
@@ -110,6 +112,22 @@ static void test_config_file_with_comments_blank_lines_and_whitespace_sets_value
     assert_string_equal(cfg.io.redis_url, "redis://cache:6380/2#not-a-comment");
     assert_string_equal(cfg.io.http_listen, "");
     assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_OK);
+    sr_config_free(&cfg);
+}
+
+static void test_config_checkpoint_keep_below_one_is_refused(void **state) {
+    (void)state;
+    sr_config_t cfg;
+    char errstr[256] = "";
+    sr_config_init(&cfg);
+    assert_int_equal(sr_config_set(&cfg, "checkpoint.dir", "/var/lib/streamrec", "-X", errstr,
+                                   sizeof errstr),
+                     SR_OK);
+    assert_string_equal(cfg.io.checkpoint_dir, "/var/lib/streamrec");
+    assert_int_equal(sr_config_set(&cfg, "checkpoint.keep", "0", "-X", errstr, sizeof errstr),
+                     SR_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "checkpoint.keep"));
+    assert_int_equal(cfg.io.checkpoint_keep, 3);
     sr_config_free(&cfg);
 }
 
@@ -736,6 +754,7 @@ int main(void) {
         cmocka_unit_test(test_config_reference_defaults_parse_back_to_the_defaults),
         cmocka_unit_test(test_config_readme_lists_every_key),
         cmocka_unit_test(test_config_free_twice_is_harmless),
+        cmocka_unit_test(test_config_checkpoint_keep_below_one_is_refused),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
