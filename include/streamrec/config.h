@@ -57,6 +57,7 @@ typedef struct sr_io_config {
     char *state_changelog_topic; /* default: <input.group.id>-user-state */
     char *checkpoint_dir;      /* empty = no checkpoints */
     int checkpoint_keep;       /* newest files kept, default 3 */
+    int checkpoint_interval_s; /* default 60 */
     int batch_max_ms;
     int batch_backlog_max_ms;  /* a batch's longest life while input is waiting */
     int batch_max_users;

@@ -251,6 +251,8 @@ static const conf_prop_t props[] = {
     {.name = "checkpoint.dir", AS_STRING(io.checkpoint_dir), .def = "",
      .desc = "directory of checkpoint files (all model state and the input offsets it covers); "
              "empty: no checkpoints"},
+    {.name = "checkpoint.interval.s", AS_INT(io.checkpoint_interval_s), .min = 1, .max = 86400,
+     .def = "60", .desc = "a checkpoint is written this often (wall clock), and on a graceful stop"},
     {.name = "checkpoint.keep", AS_INT(io.checkpoint_keep), .min = 1, .max = 1000, .def = "3",
      .desc = "newest checkpoint files kept in checkpoint.dir; older ones are removed"},
     {.name = "batch.max.ms", AS_INT(io.batch_max_ms), .min = 1, .max = 10000, .def = "20",

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "streamrec/arena.h"
 #include "streamrec/avro_codec.h"
+#include "streamrec/checkpoint.h"
 #include "streamrec/clock.h"
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
@@ -128,6 +131,21 @@ struct sr_pipeline {
     uint8_t *user_state;         /* one exported user */
     position_t *positions;       /* next offset to read, per input partition processed */
     size_t n_positions;
+
+    /* checkpoints (checkpoint.dir) */
+    bool ckpt_on;
+    sr_checkpoint_config_t ckpt_cfg;
+    position_t *ck_positions;    /* where the loaded checkpoint's partitions start, until assigned */
+    size_t n_ck_positions;
+    bool ck_first_assignment;    /* loaded from a checkpoint, not yet assigned */
+    int64_t ckpt_next_ms;        /* monotonic time of the next periodic checkpoint */
+    pid_t ckpt_child;            /* the forked writer, 0 when none runs */
+    sr_checkpoint_file_t ckpt_file;
+    int64_t ckpt_started_ms;
+    bool sims_flush_all;         /* the next batch takes every held-back neighbour list */
+    uint64_t ckpt_records_in;    /* records_in at the last periodic checkpoint */
+    _Atomic uint64_t checkpoints_written, checkpoint_errors;
+    _Atomic int64_t checkpoint_last_wall_ms, checkpoint_last_write_ms, checkpoint_max_pause_ns;
 
     pthread_t sink;
     bool sink_running;
@@ -493,7 +511,8 @@ static sr_err_t take_due_sims(sr_pipeline_t *p, size_t *n_due) {
     int64_t mono = sr_clock_mono_ms();
     uint32_t item;
     *n_due = 0;
-    while (sr_sim_throttle_next_due(p->sim_throttle, mono, &item)) {
+    while (p->sims_flush_all ? sr_sim_throttle_next_held(p->sim_throttle, mono, &item)
+                             : sr_sim_throttle_next_due(p->sim_throttle, mono, &item)) {
         if (*n_due == p->sims_due_cap) {
             size_t cap = p->sims_due_cap ? p->sims_due_cap * 2 : 1024;
             uint32_t *due = realloc(p->sims_due, cap * sizeof *due);
@@ -745,6 +764,222 @@ static void drain(sr_pipeline_t *p) {
     store_acked(p);
 }
 
+/* ---- checkpoints ----------------------------------------------------------
+ *
+ * Every checkpoint.interval.s (and on a graceful stop) the engine's whole
+ * state goes to checkpoint.dir with the input positions it covers. First
+ * the pipeline drains -- the open batch is closed and every batch is
+ * acknowledged by Redis and Kafka -- so the state covers exactly the
+ * offsets stored, and a restart that starts at those positions neither
+ * loses an output nor applies an event twice. Neighbour lists held back by
+ * sim.publish.interval.ms are written with that last batch for the same
+ * reason. Then the process forks: the child writes the frozen copy of the
+ * state (checkpoint.h: no allocation, write(2) only) while the engine goes
+ * on; the engine pauses for the drain and the fork only. The app data of a
+ * checkpoint is the input partition of each user (int32 per dense user id),
+ * which the partition handoff needs. */
+
+static void log_skipped_checkpoint(void *opaque, const char *path, sr_err_t err,
+                                   const char *reason) {
+    (void)opaque;
+    sr_log_ctx_t ctx = {.component = "checkpoint", .error = reason};
+    sr_log(SR_LOG_WARN, &ctx, "checkpoint %s is %s, trying the one before it", path,
+           sr_err_name(err));
+}
+
+/* Loads the newest valid checkpoint, if any: the engine, the positions
+ * the partitions start from, and each user's partition. */
+static sr_err_t load_checkpoint(sr_pipeline_t *p, char *errstr, size_t errstr_size) {
+    sr_checkpoint_t *ck = NULL;
+    sr_err_t err = sr_checkpoint_load_latest(&p->ckpt_cfg, &p->cfg->engine, log_skipped_checkpoint,
+                                             p, &ck, errstr, errstr_size);
+    if (err != SR_OK || !ck)
+        return err;
+    const sr_checkpoint_info_t *info = sr_checkpoint_info(ck);
+    for (size_t k = 0; k < info->n_positions && err == SR_OK; k++) {
+        position_t *grown = realloc(p->ck_positions, (p->n_ck_positions + 1) * sizeof *grown);
+        if (!grown) {
+            err = SR_ERR_NOMEM;
+            break;
+        }
+        p->ck_positions = grown;
+        position_t *pos = &p->ck_positions[p->n_ck_positions];
+        if (!(pos->topic = strdup(info->positions[k].topic))) {
+            err = SR_ERR_NOMEM;
+            break;
+        }
+        pos->partition = info->positions[k].partition;
+        pos->next = info->positions[k].next_offset;
+        p->n_ck_positions++;
+    }
+    size_t n_users = info->app_len / sizeof(int32_t);
+    if (err == SR_OK && n_users > 0) {
+        if (!(p->user_partition = malloc(n_users * sizeof *p->user_partition)))
+            err = SR_ERR_NOMEM;
+        else {
+            memcpy(p->user_partition, info->app, n_users * sizeof *p->user_partition);
+            p->user_partition_cap = n_users;
+        }
+    }
+    if (err == SR_OK) {
+        p->engine = sr_checkpoint_take_engine(ck);
+        p->ck_first_assignment = true;
+        sr_engine_stats_t st;
+        sr_engine_stats(p->engine, &st);
+        sr_log(SR_LOG_INFO, &SR_LOG_CTX("checkpoint"),
+               "restored %s: %zu users, %zu items, %llu events, %zu partition positions",
+               info->path, st.users, st.items, (unsigned long long)st.events,
+               p->n_ck_positions);
+    } else {
+        sr_seterr(err, errstr, errstr_size, "out of memory restoring a checkpoint");
+    }
+    sr_checkpoint_destroy(ck);
+    return err;
+}
+
+/* Collects a finished writer (waiting for it if `wait`) and puts its file
+ * in place, or reports why there is none. */
+static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
+    if (!p->ckpt_child)
+        return;
+    int status;
+    pid_t r = waitpid(p->ckpt_child, &status, wait ? 0 : WNOHANG);
+    if (r == 0)
+        return;
+    p->ckpt_child = 0;
+    char errstr[512];
+    sr_log_ctx_t ctx = SR_LOG_CTX("checkpoint");
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        sr_checkpoint_abort(&p->ckpt_file);
+        atomic_fetch_add(&p->checkpoint_errors, 1);
+        sr_log(SR_LOG_ERROR, &ctx, "checkpoint not written: the writer %s (the previous one stays)",
+               r < 0 ? "could not be waited for" : !WIFEXITED(status) ? "was killed" : "failed");
+        return;
+    }
+    if (sr_checkpoint_commit(&p->ckpt_cfg, &p->ckpt_file, errstr, sizeof errstr) != SR_OK &&
+        !p->ckpt_file.committed) {
+        sr_checkpoint_abort(&p->ckpt_file);
+        atomic_fetch_add(&p->checkpoint_errors, 1);
+        ctx.error = errstr;
+        sr_log(SR_LOG_ERROR, &ctx, "checkpoint not written (the previous one stays)");
+        return;
+    }
+    int64_t took = sr_clock_mono_ms() - p->ckpt_started_ms;
+    atomic_fetch_add(&p->checkpoints_written, 1);
+    atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
+    atomic_store(&p->checkpoint_last_write_ms, took);
+    sr_log(SR_LOG_INFO, &ctx, "checkpoint %s written in %lld ms", p->ckpt_file.path,
+           (long long)took);
+}
+
+/* The positions the engine state covers and each user's partition, in the
+ * checkpoint's terms; *pos_out and the app array are the caller's to free. */
+static sr_err_t checkpoint_meta(sr_pipeline_t *p, sr_checkpoint_meta_t *meta,
+                                sr_checkpoint_position_t **pos_out) {
+    sr_checkpoint_position_t *pos = calloc(p->n_positions + 1, sizeof *pos);
+    if (!pos)
+        return SR_ERR_NOMEM;
+    for (size_t k = 0; k < p->n_positions; k++) {
+        pos[k].topic = p->positions[k].topic;
+        pos[k].partition = p->positions[k].partition;
+        pos[k].next_offset = p->positions[k].next;
+    }
+    size_t users = sr_engine_user_slots(p->engine);
+    if (users > p->user_partition_cap)
+        users = p->user_partition_cap;
+    *pos_out = pos;
+    *meta = (sr_checkpoint_meta_t){.positions = pos, .n_positions = p->n_positions,
+                                   .app = p->user_partition,
+                                   .app_len = users * sizeof *p->user_partition};
+    return SR_OK;
+}
+
+/* Drains, then writes a checkpoint: in a forked child (the engine goes on at
+ * once), or in this process when `in_process` (the final one on a stop). */
+static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
+    reap_checkpoint(p, true); /* one at a time */
+    int64_t start_ns = sr_clock_mono_ns();
+    p->sims_flush_all = true; /* held-back neighbour lists go with this batch */
+    if (!p->open && sr_sim_throttle_pending(p->sim_throttle) > 0 && (p->open = batch_new()))
+        p->open_since_ms = sr_clock_mono_ms();
+    drain(p);
+    p->sims_flush_all = false;
+    if (atomic_load(&p->failed))
+        return;
+    char errstr[512];
+    sr_log_ctx_t ctx = {.component = "checkpoint", .error = errstr};
+    sr_checkpoint_meta_t meta;
+    sr_checkpoint_position_t *pos = NULL;
+    if (checkpoint_meta(p, &meta, &pos) != SR_OK) {
+        fail(p, "%s", "out of memory writing a checkpoint");
+        return;
+    }
+    p->ckpt_started_ms = sr_clock_mono_ms();
+    if (in_process) {
+        char path[SR_CHECKPOINT_PATH_MAX];
+        if (sr_checkpoint_save(&p->ckpt_cfg, &meta, p->engine, path, errstr, sizeof errstr) !=
+            SR_OK) {
+            atomic_fetch_add(&p->checkpoint_errors, 1);
+            sr_log(SR_LOG_ERROR, &ctx, "checkpoint not written (the previous one stays)");
+        } else {
+            atomic_fetch_add(&p->checkpoints_written, 1);
+            atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
+            sr_log(SR_LOG_INFO, &SR_LOG_CTX("checkpoint"), "checkpoint %s written in %lld ms",
+                   path, (long long)(sr_clock_mono_ms() - p->ckpt_started_ms));
+        }
+        free(pos);
+        return;
+    }
+    if (sr_checkpoint_begin(&p->ckpt_cfg, &p->ckpt_file, errstr, sizeof errstr) != SR_OK) {
+        atomic_fetch_add(&p->checkpoint_errors, 1);
+        sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
+        free(pos);
+        return;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        /* The child of a threaded process: write(2) and _exit only. */
+        sr_err_t err = sr_checkpoint_write_file(&p->ckpt_file, &meta, p->engine, errstr,
+                                                sizeof errstr);
+        if (err != SR_OK) {
+            static const char prefix[] = "streamrec: checkpoint writer: ";
+            ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+            ignored = write(2, errstr, strlen(errstr));
+            ignored = write(2, "\n", 1);
+            (void)ignored;
+        }
+        _exit(err == SR_OK ? 0 : 1);
+    }
+    free(pos);
+    if (child < 0) {
+        sr_checkpoint_abort(&p->ckpt_file);
+        atomic_fetch_add(&p->checkpoint_errors, 1);
+        snprintf(errstr, sizeof errstr, "fork: %s", strerror(errno));
+        sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
+        return;
+    }
+    p->ckpt_child = child;
+    int64_t pause_ns = sr_clock_mono_ns() - start_ns;
+    if (pause_ns > atomic_load(&p->checkpoint_max_pause_ns))
+        atomic_store(&p->checkpoint_max_pause_ns, pause_ns);
+}
+
+static void maybe_checkpoint(sr_pipeline_t *p) {
+    if (!p->ckpt_on)
+        return;
+    reap_checkpoint(p, false);
+    int64_t now = sr_clock_mono_ms();
+    if (!p->ckpt_child && now >= p->ckpt_next_ms) {
+        /* nothing read since the last one: it would say the same */
+        uint64_t read = atomic_load(&p->records_in);
+        if (read != p->ckpt_records_in || atomic_load(&p->checkpoints_written) == 0) {
+            take_checkpoint(p, false);
+            p->ckpt_records_in = read;
+        }
+        p->ckpt_next_ms = now + (int64_t)p->cfg->io.checkpoint_interval_s * 1000;
+    }
+}
+
 /* ---- partition handoff ---------------------------------------------------
  *
  * User state is keyed by user and so by input partition (producers key the
@@ -850,12 +1085,27 @@ static void hand_off(sr_pipeline_t *p, const rd_kafka_topic_partition_list_t *pa
     atomic_fetch_add(&p->users_handed_off, n);
 }
 
+/* Restoring reads the changelog partitions twice: first only their position
+ * records, to decide for each partition whether the changelog or this
+ * instance's own checkpoint has the newer state, then -- for the partitions
+ * the changelog wins -- its user records. */
 typedef struct restoring {
     sr_pipeline_t *p;
-    rd_kafka_topic_partition_list_t *parts; /* offsets set from position records */
+    bool importing;
+    position_t *found; /* pass 1: the last position record per input partition */
+    size_t n_found;
 } restoring_t;
 
-static void restore_position(restoring_t *r, const rd_kafka_message_t *m) {
+static position_t *find_in(position_t *list, size_t n, const char *topic, size_t topic_len,
+                           int32_t partition) {
+    for (size_t k = 0; k < n; k++)
+        if (list[k].partition == partition && strlen(list[k].topic) == topic_len &&
+            memcmp(list[k].topic, topic, topic_len) == 0)
+            return &list[k];
+    return NULL;
+}
+
+static void note_position_record(restoring_t *r, const rd_kafka_message_t *m) {
     char value[24];
     size_t topic_len = m->key_len - POSITION_KEY_LEN;
     const char *topic = (const char *)m->key + POSITION_KEY_LEN;
@@ -867,12 +1117,23 @@ static void restore_position(restoring_t *r, const rd_kafka_message_t *m) {
     long long next = strtoll(value, &end, 10);
     if (*end != '\0' || next < 0)
         return;
-    for (int k = 0; k < r->parts->cnt; k++) {
-        rd_kafka_topic_partition_t *tp = &r->parts->elems[k];
-        if (tp->partition == m->partition && strlen(tp->topic) == topic_len &&
-            memcmp(tp->topic, topic, topic_len) == 0)
-            tp->offset = next;
+    position_t *pos = find_in(r->found, r->n_found, topic, topic_len, m->partition);
+    if (!pos) {
+        position_t *grown = realloc(r->found, (r->n_found + 1) * sizeof *grown);
+        char *name = strndup(topic, topic_len);
+        if (!grown || !name) {
+            free(name);
+            if (grown)
+                r->found = grown;
+            fail(r->p, "%s", "out of memory restoring users");
+            return;
+        }
+        r->found = grown;
+        pos = &r->found[r->n_found++];
+        pos->topic = name;
+        pos->partition = m->partition;
     }
+    pos->next = next;
 }
 
 static void on_changelog_record(void *opaque, const rd_kafka_message_t *m) {
@@ -882,9 +1143,12 @@ static void on_changelog_record(void *opaque, const rd_kafka_message_t *m) {
     if (!m->key || m->key_len == 0)
         return;
     if (m->key_len >= POSITION_KEY_LEN && memcmp(m->key, position_key, POSITION_KEY_LEN) == 0) {
-        restore_position(r, m);
+        if (!r->importing)
+            note_position_record(r, m);
         return;
     }
+    if (!r->importing)
+        return;
     uint32_t u;
     if (!m->payload) { /* a tombstone: the user has no state any more */
         if ((u = sr_engine_find_user(p->engine, m->key, m->key_len)) != SR_INTERN_NONE)
@@ -904,37 +1168,119 @@ static void on_changelog_record(void *opaque, const rd_kafka_message_t *m) {
     atomic_fetch_add(&p->users_restored, 1);
 }
 
-static void restore_users(sr_pipeline_t *p, rd_kafka_topic_partition_list_t *parts) {
+static void free_positions(position_t *list, size_t n) {
+    for (size_t k = 0; k < n; k++) free(list[k].topic);
+    free(list);
+}
+
+/* Forgets the users whose events came from input partition `partition`. */
+static void forget_partition(sr_pipeline_t *p, int32_t partition) {
+    size_t slots = sr_engine_user_slots(p->engine);
+    for (uint32_t u = 0; u < slots && u < p->user_partition_cap; u++)
+        if (p->user_partition[u] == partition) {
+            sr_engine_forget_user(p->engine, u);
+            p->user_partition[u] = -1;
+        }
+}
+
+static bool read_changelog(sr_pipeline_t *p, restoring_t *r, const int32_t *partitions,
+                           size_t n) {
     char errstr[384];
-    int32_t *wanted = calloc((size_t)parts->cnt + 1, sizeof *wanted);
-    size_t n = 0;
-    if (!wanted) {
-        fail(p, "%s", "out of memory restoring users");
-        return;
-    }
-    for (int k = 0; k < parts->cnt; k++) {
-        bool seen = false;
-        for (size_t j = 0; j < n; j++) seen |= wanted[j] == parts->elems[k].partition;
-        if (!seen)
-            wanted[n++] = parts->elems[k].partition;
-    }
     const char *bootstrap = sr_config_kafka_value(p->cfg, "bootstrap.servers");
-    restoring_t r = {p, parts};
     if (!p->restore &&
         !(p->restore = sr_kafka_restore_new(bootstrap, p->consumer_props, p->n_consumer_props,
                                             errstr, sizeof errstr))) {
         fail(p, "restoring users: %s", errstr);
-    } else if (sr_kafka_restore_read(p->restore, p->changelog_topic, wanted, n, RESTORE_TIMEOUT_MS,
-                                     on_changelog_record, &r, NULL, errstr,
-                                     sizeof errstr) != SR_OK) {
+        return false;
+    }
+    if (sr_kafka_restore_read(p->restore, p->changelog_topic, partitions, n, RESTORE_TIMEOUT_MS,
+                              on_changelog_record, r, NULL, errstr, sizeof errstr) != SR_OK) {
         char why[900];
         snprintf(why, sizeof why,
                  "%s: create state.changelog.topic with as many partitions as the input topics "
                  "(cleanup.policy=compact), or set state.handoff=false",
                  errstr);
         fail(p, "restoring users from %s", why);
+        return false;
     }
+    return true;
+}
+
+/* Sets where each assigned partition starts and restores the users the
+ * changelog has newer state for: a partition starts at the newer of its
+ * last position record in the changelog (its users then come from there)
+ * and the position in this instance's checkpoint (its users are already
+ * here); with neither, at the committed offset. */
+static void restore_users(sr_pipeline_t *p, rd_kafka_topic_partition_list_t *parts) {
+    int32_t *wanted = calloc((size_t)parts->cnt + 1, sizeof *wanted);
+    int32_t *take = calloc((size_t)parts->cnt + 1, sizeof *take);
+    size_t n_wanted = 0, n_take = 0;
+    restoring_t r = {.p = p};
+    if (!wanted || !take) {
+        fail(p, "%s", "out of memory restoring users");
+        goto done;
+    }
+    for (int k = 0; k < parts->cnt; k++) {
+        bool seen = false;
+        for (size_t j = 0; j < n_wanted; j++) seen |= wanted[j] == parts->elems[k].partition;
+        if (!seen)
+            wanted[n_wanted++] = parts->elems[k].partition;
+    }
+    if (p->handoff && !read_changelog(p, &r, wanted, n_wanted))
+        goto done;
+    for (int k = 0; k < parts->cnt; k++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[k];
+        size_t topic_len = strlen(tp->topic);
+        position_t *cl = find_in(r.found, r.n_found, tp->topic, topic_len, tp->partition);
+        position_t *ck = find_in(p->ck_positions, p->n_ck_positions, tp->topic, topic_len,
+                                 tp->partition);
+        if (cl && (!ck || cl->next > ck->next)) {
+            tp->offset = cl->next;
+            bool listed = false;
+            for (size_t j = 0; j < n_take; j++) listed |= take[j] == tp->partition;
+            if (!listed)
+                take[n_take++] = tp->partition;
+        } else if (ck) {
+            tp->offset = ck->next;
+        }
+        if (ck) { /* used up: a later assignment of it is a handoff */
+            free(ck->topic);
+            *ck = p->ck_positions[--p->n_ck_positions];
+        }
+        /* a handoff of it before any batch must say where its state stands */
+        if (tp->offset >= 0 && set_position(p, tp->topic, tp->partition, tp->offset) != SR_OK) {
+            fail(p, "%s", "out of memory tracking input positions");
+            goto done;
+        }
+    }
+    for (size_t j = 0; j < n_take; j++) forget_partition(p, take[j]);
+    r.importing = true;
+    if (n_take > 0)
+        read_changelog(p, &r, take, n_take);
+done:
+    free_positions(r.found, r.n_found);
     free(wanted);
+    free(take);
+}
+
+/* After a restart from a checkpoint, the first assignment says which
+ * partitions are still this instance's: the users of the others moved on
+ * with their partitions, and are forgotten here. */
+static void forget_unassigned(sr_pipeline_t *p, const rd_kafka_topic_partition_list_t *parts) {
+    p->ck_first_assignment = false;
+    size_t slots = sr_engine_user_slots(p->engine);
+    for (uint32_t u = 0; u < slots && u < p->user_partition_cap; u++)
+        if (p->user_partition[u] >= 0 && !in_list(parts, p->user_partition[u])) {
+            sr_engine_forget_user(p->engine, u);
+            p->user_partition[u] = -1;
+        }
+    for (size_t k = 0; k < p->n_ck_positions;)
+        if (!in_list(parts, p->ck_positions[k].partition)) {
+            free(p->ck_positions[k].topic);
+            p->ck_positions[k] = p->ck_positions[--p->n_ck_positions];
+        } else {
+            k++;
+        }
 }
 
 /* "clicks [0,1,3]"-style list of a rebalance's partitions, for its log line. */
@@ -984,7 +1330,9 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions assigned: %s", which);
     atomic_fetch_add(&p->metrics.assigns, 1);
     uint64_t restored = atomic_load(&p->users_restored);
-    if (p->handoff && !atomic_load(&p->failed))
+    if (p->ck_first_assignment)
+        forget_unassigned(p, parts);
+    if ((p->handoff || p->n_ck_positions > 0) && !atomic_load(&p->failed))
         restore_users(p, parts);
     if (atomic_load(&p->users_restored) > restored)
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "restored %llu users from %s",
@@ -1242,7 +1590,16 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
                   "state.changelog.topic: cannot derive a topic name");
         goto fail;
     }
-    if (!(p->engine = sr_engine_new(&cfg->engine, errstr, errstr_size)) ||
+    if (cfg->io.checkpoint_dir[0]) {
+        p->ckpt_on = true;
+        sr_checkpoint_config_defaults(&p->ckpt_cfg);
+        p->ckpt_cfg.dir = cfg->io.checkpoint_dir;
+        p->ckpt_cfg.keep = cfg->io.checkpoint_keep;
+        p->ckpt_next_ms = sr_clock_mono_ms() + (int64_t)cfg->io.checkpoint_interval_s * 1000;
+        if (load_checkpoint(p, errstr, errstr_size) != SR_OK)
+            goto fail;
+    }
+    if ((!p->engine && !(p->engine = sr_engine_new(&cfg->engine, errstr, errstr_size))) ||
         !(p->decoder = sr_click_decoder_new(errstr, errstr_size)) ||
         !(p->encoder = sr_output_encoder_new(errstr, errstr_size)))
         goto fail;
@@ -1398,9 +1755,14 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
             atomic_store(&p->paused, 0);
         }
         store_acked(p);
+        maybe_checkpoint(p);
     }
     if (!atomic_load(&p->failed))
         drain(p);
+    /* The last checkpoint before the partitions are given up: a restart
+     * goes on from exactly here. */
+    if (p->ckpt_on && !atomic_load(&p->failed))
+        take_checkpoint(p, true);
     char why[256];
     sr_err_t err = sr_kafka_in_close(p->in, why, sizeof why);
     if (atomic_load(&p->failed))
@@ -1431,6 +1793,10 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->partitions = atomic_load(&p->partitions);
     out->users_handed_off = atomic_load(&p->users_handed_off);
     out->users_restored = atomic_load(&p->users_restored);
+    out->checkpoints_written = atomic_load(&p->checkpoints_written);
+    out->checkpoint_errors = atomic_load(&p->checkpoint_errors);
+    out->checkpoint_max_pause_ns = (uint64_t)atomic_load(&p->checkpoint_max_pause_ns);
+    out->checkpoint_last_wall_ms = atomic_load(&p->checkpoint_last_wall_ms);
 }
 
 const sr_hist_t *sr_pipeline_freshness(const sr_pipeline_t *p) { return &p->freshness; }
@@ -1535,6 +1901,7 @@ int64_t sr_pipeline_loop_age_ms(const sr_pipeline_t *p) {
 void sr_pipeline_destroy(sr_pipeline_t *p) {
     if (!p)
         return;
+    reap_checkpoint(p, true);
     if (p->sink_running) {
         pthread_mutex_lock(&p->lock);
         p->sink_stop = true;
@@ -1563,6 +1930,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     free(p->sim_list);
     for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);
     free(p->positions);
+    free_positions(p->ck_positions, p->n_ck_positions);
     sr_kafka_out_destroy(p->out);
     sr_redis_sink_destroy(p->redis);
     sr_recall_destroy(p->recall);

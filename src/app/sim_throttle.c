@@ -92,14 +92,14 @@ sr_err_t sr_sim_throttle_offer(sr_sim_throttle_t *t, uint32_t item, int64_t now_
     return SR_OK;
 }
 
-bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item) {
+static bool next_deferred(sr_sim_throttle_t *t, int64_t now_ms, bool due_only, uint32_t *item) {
     while (t->head < t->len) {
         uint32_t front = t->queue[t->head];
         if (!t->pending[front]) { /* written directly since it was deferred */
             t->head++;
             continue;
         }
-        if (t->next_ms[front] > now_ms)
+        if (due_only && t->next_ms[front] > now_ms)
             return false;
         t->head++;
         t->pending[front] = 0;
@@ -110,6 +110,14 @@ bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *it
     }
     t->head = t->len = 0;
     return false;
+}
+
+bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item) {
+    return next_deferred(t, now_ms, true, item);
+}
+
+bool sr_sim_throttle_next_held(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item) {
+    return next_deferred(t, now_ms, false, item);
 }
 
 size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t) { return t->n_pending; }

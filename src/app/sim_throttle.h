@@ -37,7 +37,11 @@ sr_err_t sr_sim_throttle_offer(sr_sim_throttle_t *t, uint32_t item, int64_t now_
  * The caller writes its current list. */
 bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item);
 
-/* Items deferred and not yet due. */
+/* The next deferred item whether due or not (a checkpoint writes them all);
+ * its interval starts again at now_ms. */
+bool sr_sim_throttle_next_held(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item);
+
+/* Items deferred and not yet written. */
 size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -435,11 +436,59 @@ static void test_rebalance_moves_user_state_with_the_partition(void **state) {
     redisFree(c);
 }
 
+/* Checkpoints: one forked while running (checkpoint.interval.s=1), one on
+ * the graceful stop; the next run starts from the last one -- its users
+ * come from the checkpoint, not from the changelog, and it reads only the
+ * records after the checkpoint's positions. */
+static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
+    fixture_t *f = *state;
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
+                     SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.keep", "2", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    produce_input(f, 0, USERS, VIEWS_PER_USER, false);
+    runner_t r;
+    start_pipeline(f, &r);
+    sr_pipeline_stats_t st;
+    double start = now_s();
+    do {
+        sleep_ms(100);
+        sr_pipeline_stats(r.p, &st);
+    } while ((st.events_applied < VALID || st.checkpoints_written < 2) && now_s() - start < TIMEOUT_S);
+    stop_pipeline(&r, &st);
+    assert_int_equal(st.events_applied, VALID);
+    assert_true(st.checkpoints_written >= 3); /* periodic (forked) ones and the final one */
+    assert_int_equal(st.checkpoint_errors, 0);
+    assert_true(st.checkpoint_max_pause_ns > 0);
+    int files = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        files += strstr(e->d_name, ".ckpt") != NULL && strstr(e->d_name, ".tmp") == NULL;
+    closedir(d);
+    assert_int_equal(files, 2); /* checkpoint.keep */
+
+    produce_input(f, 100, 1, 3, false);
+    sr_pipeline_stats_t again;
+    run_until(f, saw_three, TIMEOUT_S, &again);
+    assert_int_equal(again.records_in, 3);
+    assert_int_equal(again.users_restored, 0); /* the checkpoint had them all */
+    assert_int_equal(again.users, USERS + 1);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebalance_moves_user_state_with_the_partition, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_on_stop_and_restart_from_it, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
