@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "streamrec/clock.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -178,6 +180,20 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
     counter(&b, "streamrec_users_restored_total",
             "users whose state was read back from the changelog on assignment",
             st.users_restored);
+
+    /* checkpoints */
+    counter(&b, "streamrec_checkpoints_total", "checkpoints written to checkpoint.dir",
+            st.checkpoints_written);
+    counter(&b, "streamrec_checkpoint_errors_total",
+            "checkpoints not written (the previous one stays)", st.checkpoint_errors);
+    gauge(&b, "streamrec_checkpoint_age_seconds",
+          "now minus the newest checkpoint written by this process; NaN before the first",
+          st.checkpoint_last_wall_ms > 0
+              ? (double)(sr_clock_wall_ms() - st.checkpoint_last_wall_ms) / 1000.0
+              : NAN);
+    gauge(&b, "streamrec_checkpoint_pause_max_seconds",
+          "the longest engine pause for a checkpoint (drain and fork)",
+          (double)st.checkpoint_max_pause_ns / 1e9);
 
     /* batches and latency */
     histogram(&b, "streamrec_freshness_seconds",

@@ -8,12 +8,8 @@
  * number is unbounded); labels are event type, DLQ reason, topic and
  * partition, alert state, rebalance kind -- all bounded.
  *
- * Other parts of the daemon add their own families through collectors
- * (sr_endpoint_add_collector()): checkpoints are expected to export
- *   streamrec_checkpoint_duration_seconds   histogram, one per checkpoint written
- *   streamrec_checkpoint_age_seconds        gauge, now minus the newest checkpoint
- *   streamrec_checkpoint_errors_total       counter
- * and to make /readyz wait for the restore (sr_pipeline_ready()).
+ * Other parts of the daemon may add their own families through collectors
+ * (sr_endpoint_add_collector()).
  *
  * Threads: rendering runs on the HTTP thread and only reads. */
 #ifndef STREAMREC_APP_METRICS_H
