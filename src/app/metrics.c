@@ -1,12 +1,11 @@
 #include "metrics.h"
 
-#include "streamrec/clock.h"
-
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "streamrec/clock.h"
 #include "streamrec/event.h"
 
 #ifndef SR_VERSION
