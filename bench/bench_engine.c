@@ -50,6 +50,7 @@
 
 #include "streamrec/avro_codec.h"
 #include "streamrec/engine.h"
+#include "streamrec/intern.h" /* sr_hash_bytes, for --digest */
 #include "streamrec/rng.h"
 #include "streamrec/synth.h"
 
@@ -69,7 +70,7 @@ typedef struct options {
     size_t batch;
     uint64_t seed, events_max;
     int repeat;
-    bool json, memory, stages;
+    bool json, memory, stages, digest;
     /* memory mode shapes */
     uint32_t mem_users, mem_user_items;           /* per-user stream */
     uint32_t mem_items, mem_item_users, mem_views; /* per-item stream */
@@ -87,6 +88,10 @@ typedef struct encoded_stream {
 /* What one pass through the engine produced, besides its time. */
 typedef struct pass_counts {
     uint64_t rejected, flushes, recos, sims, alerts, labels;
+    /* --digest: hashes of everything the flushes produced, per kind, so a
+     * change meant to keep the outputs can show it did */
+    bool digest;
+    uint64_t digest_recos, digest_sims, digest_churn;
 } pass_counts_t;
 
 typedef struct pass_result {
@@ -269,12 +274,40 @@ static sr_click_decoder_t *decoder_new(char *errstr, size_t errstr_size) {
     return dec;
 }
 
+static uint64_t digest_list(uint64_t h, uint32_t id, const sr_neighbour_t *list, size_t n) {
+    h = sr_hash_bytes(&id, sizeof id, h);
+    for (size_t k = 0; k < n; k++) {
+        h = sr_hash_bytes(&list[k].item, sizeof list[k].item, h);
+        h = sr_hash_bytes(&list[k].score, sizeof list[k].score, h);
+    }
+    return h;
+}
+
+static void digest_outbox(const sr_outbox_t *out, pass_counts_t *c) {
+    for (size_t r = 0; r < out->n_recos; r++)
+        c->digest_recos = digest_list(c->digest_recos, out->recos[r].user, out->recos[r].items,
+                                      out->recos[r].n_items);
+    for (size_t i = 0; i < out->n_sims; i++)
+        c->digest_sims = digest_list(c->digest_sims, out->sims[i].item, out->sims[i].neighbours,
+                                     out->sims[i].n_neighbours);
+    for (size_t a = 0; a < out->n_alerts; a++)
+        c->digest_churn = sr_hash_bytes(out->alerts[a].alert_id, 16, c->digest_churn);
+    for (size_t l = 0; l < out->n_labels; l++) {
+        const sr_churn_label_t *x = &out->labels[l];
+        uint32_t fields[3] = {x->user, x->churned, 0};
+        memcpy(&fields[2], &x->probability, sizeof fields[2]);
+        c->digest_churn = sr_hash_bytes(fields, sizeof fields, c->digest_churn);
+    }
+}
+
 static void count_outbox(const sr_outbox_t *out, pass_counts_t *c) {
     c->flushes++;
     c->recos += out->n_recos;
     c->sims += out->n_sims;
     c->alerts += out->n_alerts;
     c->labels += out->n_labels;
+    if (c->digest)
+        digest_outbox(out, c);
 }
 
 /* The measured loop, exactly the daemon's engine thread without the I/O.
@@ -313,6 +346,7 @@ __attribute__((noinline)) static sr_err_t engine_pass(sr_engine_t *e, sr_click_d
 static sr_err_t run_engine_pass(const options_t *o, const encoded_stream_t *s, bool stage_timing,
                                 pass_result_t *r, char *errstr, size_t errstr_size) {
     memset(r, 0, sizeof *r);
+    r->counts.digest = o->digest;
     sr_click_decoder_t *dec = decoder_new(errstr, errstr_size);
     sr_engine_t *e = dec ? engine_new(o, errstr, errstr_size) : NULL;
     if (!e) {
@@ -420,16 +454,23 @@ static int throughput_mode(const options_t *o) {
                "\"generate_s\":%.3f}\n",
                cfg.users, cfg.items, cfg.categories, cfg.days, cfg.sessions_per_day, cfg.seed,
                s.n_events, s.n_bytes, first->stats.users, first->stats.items, generate_s);
-        for (int r = 0; r < o->repeat; r++)
+        for (int r = 0; r < o->repeat; r++) {
             printf("{\"result\":\"pass\",\"k\":%d,\"batch\":%zu,\"pass\":%d,\"events\":%zu,"
                    "\"wall_s\":%.4f,\"cpu_s\":%.4f,\"events_per_s\":%.0f,\"events_per_cpu_s\":%.0f,"
                    "\"rejected\":%" PRIu64
                    ",\"flushes\":%" PRIu64 ",\"recos\":%" PRIu64 ",\"sims\":%" PRIu64
-                   ",\"alerts\":%" PRIu64 ",\"labels\":%" PRIu64 "}\n",
+                   ",\"alerts\":%" PRIu64 ",\"labels\":%" PRIu64,
                    o->k, o->batch, r + 1, s.n_events, passes[r].wall_s, passes[r].cpu_s, rates[r],
                    cpu_rates[r],
                    passes[r].counts.rejected, passes[r].counts.flushes, passes[r].counts.recos,
                    passes[r].counts.sims, passes[r].counts.alerts, passes[r].counts.labels);
+            if (o->digest)
+                printf(",\"digest\":{\"recos\":\"%016" PRIx64 "\",\"sims\":\"%016" PRIx64
+                       "\",\"churn\":\"%016" PRIx64 "\"}",
+                       passes[r].counts.digest_recos, passes[r].counts.digest_sims,
+                       passes[r].counts.digest_churn);
+            printf("}\n");
+        }
         double wall = 0, cpu = 0;
         for (int r = 0; r < o->repeat; r++) {
             wall += passes[r].wall_s;
@@ -469,6 +510,10 @@ static int throughput_mode(const options_t *o) {
                first->counts.flushes, first->counts.recos, (double)first->counts.recos / n,
                first->counts.sims, first->counts.alerts, first->counts.labels,
                first->counts.rejected);
+        if (o->digest)
+            printf("digest      recos %016" PRIx64 "  sims %016" PRIx64 "  churn %016" PRIx64
+                   "\n", first->counts.digest_recos, first->counts.digest_sims,
+                   first->counts.digest_churn);
         for (int r = 0; r < o->repeat; r++)
             printf("pass %-6d  %10.0f events/s  wall %.3f s  cpu %.3f s (%.0f events/cpu-s)\n",
                    r + 1, rates[r], passes[r].wall_s, passes[r].cpu_s, cpu_rates[r]);
@@ -642,7 +687,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: bench_engine [--users N] [--items N] [--days D] [--rate R] [--k K]\n"
             "                    [--batch B] [--seed S] [--events-max N] [--repeat N]\n"
-            "                    [--no-stages] [--json]\n"
+            "                    [--no-stages] [--digest] [--json]\n"
             "       bench_engine --memory [--k K] [--batch B] [--seed S] [--mem-users N]\n"
             "                    [--mem-user-items N] [--mem-items N] [--mem-item-users N]\n"
             "                    [--mem-views N] [--json]\n"
@@ -651,7 +696,8 @@ static void usage(FILE *out) {
             "stream encoded before timing; events/s (median of --repeat fresh engines) and\n"
             "ns/event per stage. Defaults: 1,000,000 users x 100,000 items, 4 days,\n"
             "0.5 sessions/day (~7.5 M events), k 32, batch 10,000, seed 1, repeat 1.\n"
-            "--rate is the synthetic sessions per user and day.\n"
+            "--rate is the synthetic sessions per user and day. --digest hashes every\n"
+            "output (outside the timing's intent: it costs time) to compare two builds.\n"
             "Memory: RSS delta per user (--mem-users 1,000,000 x --mem-user-items 1,000,\n"
             "synthetic) and per item (--mem-item-users 20,000 x --mem-views 50 over\n"
             "--mem-items 100,000, uniform), the user part measured first and subtracted.\n");
@@ -671,7 +717,7 @@ static bool parse_number(const char *name, const char *s, double min, double max
 
 int main(int argc, char **argv) {
     enum { O_USERS = 256, O_ITEMS, O_DAYS, O_RATE, O_K, O_BATCH, O_SEED, O_EVENTS_MAX, O_REPEAT,
-           O_JSON, O_MEMORY, O_NO_STAGES, O_MEM_USERS, O_MEM_USER_ITEMS, O_MEM_ITEMS,
+           O_JSON, O_MEMORY, O_NO_STAGES, O_DIGEST, O_MEM_USERS, O_MEM_USER_ITEMS, O_MEM_ITEMS,
            O_MEM_ITEM_USERS, O_MEM_VIEWS };
     static const struct option long_options[] = {
         {"users", required_argument, NULL, O_USERS},
@@ -686,6 +732,7 @@ int main(int argc, char **argv) {
         {"json", no_argument, NULL, O_JSON},
         {"memory", no_argument, NULL, O_MEMORY},
         {"no-stages", no_argument, NULL, O_NO_STAGES},
+        {"digest", no_argument, NULL, O_DIGEST},
         {"mem-users", required_argument, NULL, O_MEM_USERS},
         {"mem-user-items", required_argument, NULL, O_MEM_USER_ITEMS},
         {"mem-items", required_argument, NULL, O_MEM_ITEMS},
@@ -715,6 +762,7 @@ int main(int argc, char **argv) {
         case O_JSON: o.json = true; break;
         case O_MEMORY: o.memory = true; break;
         case O_NO_STAGES: o.stages = false; break;
+        case O_DIGEST: o.digest = true; break;
         case O_MEM_USERS: if (!parse_number("mem-users", optarg, 1, 1e8, &v)) return 2; o.mem_users = (uint32_t)v; break;
         case O_MEM_USER_ITEMS: if (!parse_number("mem-user-items", optarg, 1, 1e8, &v)) return 2; o.mem_user_items = (uint32_t)v; break;
         case O_MEM_ITEMS: if (!parse_number("mem-items", optarg, 1, 1e8, &v)) return 2; o.mem_items = (uint32_t)v; break;
