@@ -1,28 +1,23 @@
 #include "streamrec/select.h"
 
-#include <string.h>
-
-static void swap(char *a, char *b, size_t size) {
-    char tmp[SR_SELECT_MAX_ELEM];
-    memcpy(tmp, a, size);
-    memcpy(a, b, size);
-    memcpy(b, tmp, size);
+static inline void swap(uint64_t *a, uint64_t *b) {
+    uint64_t t = *a;
+    *a = *b;
+    *b = t;
 }
 
-void sr_select_top(void *base, size_t n, size_t elem_size, size_t keep,
-                   bool (*ranks_before)(const void *a, const void *b)) {
-    char *e = base;
+void sr_select_top(uint64_t *keys, size_t n, size_t keep) {
     size_t lo = 0, hi = n; /* the cut between kept and dropped lies in [lo, hi) */
     while (keep < n && hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2, store = lo;
-        char *pivot = e + (hi - 1) * elem_size;
-        swap(e + mid * elem_size, pivot, elem_size);
+        swap(&keys[mid], &keys[hi - 1]);
+        uint64_t pivot = keys[hi - 1];
         for (size_t i = lo; i + 1 < hi; i++)
-            if (ranks_before(e + i * elem_size, pivot)) {
-                swap(e + i * elem_size, e + store * elem_size, elem_size);
+            if (keys[i] > pivot) {
+                swap(&keys[i], &keys[store]);
                 store++;
             }
-        swap(e + store * elem_size, pivot, elem_size);
+        swap(&keys[store], &keys[hi - 1]);
         /* [lo, store) rank before the pivot, now at store; (store, hi) after */
         if (keep == store || keep == store + 1)
             break;
@@ -30,5 +25,17 @@ void sr_select_top(void *base, size_t n, size_t elem_size, size_t keep,
             hi = store;
         else
             lo = store + 1;
+    }
+}
+
+void sr_sort_desc(uint64_t *keys, size_t n) {
+    for (size_t a = 1; a < n; a++) {
+        uint64_t x = keys[a];
+        size_t b = a;
+        while (b > 0 && keys[b - 1] < x) {
+            keys[b] = keys[b - 1];
+            b--;
+        }
+        keys[b] = x;
     }
 }

@@ -19,7 +19,6 @@ typedef struct candidate {
     float cf;       /* sum over seeds of seed weight * similarity */
     float mf;       /* u . v + b */
     float trending; /* decayed popularity, 0 if not trending */
-    float score;
 } candidate_t;
 
 struct sr_recommender {
@@ -29,11 +28,12 @@ struct sr_recommender {
     uint32_t *cand_index;
     size_t n_items_cap;
     candidate_t cands[MAX_CANDIDATES];
+    uint64_t keys[MAX_CANDIDATES]; /* rank keys (select.h) of the candidates */
     float *gathered;       /* MAX_CANDIDATES x k item rows */
+    float mf_scores[MAX_CANDIDATES];
     float *user_rows;      /* SR_RECO_MAX_BATCH x k */
     float *trending_rows;  /* n_trending x k */
     float *trending_scores;/* SR_RECO_MAX_BATCH x n_trending */
-    float mf_scores[MAX_CANDIDATES];
     int k_alloc;
     /* items whose cand_index holds EXCLUDED, to reset after the user */
     uint32_t marked[MAX_CANDIDATES + SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX];
@@ -139,37 +139,32 @@ static int candidate(sr_recommender_t *r, size_t *n, uint32_t item) {
         return -1;
     candidate_t *c = &r->cands[*n];
     c->item = item;
-    c->cf = c->mf = c->trending = c->score = 0;
+    c->cf = c->mf = c->trending = 0;
     r->cand_index[item] = (uint32_t)++*n;
     return (int)*n - 1;
 }
 
-static bool better(const candidate_t *a, const candidate_t *b) {
-    return a->score > b->score || (a->score == b->score && a->item < b->item);
-}
-
-static bool better_cf(const candidate_t *a, const candidate_t *b) {
-    return a->cf > b->cf || (a->cf == b->cf && a->item < b->item);
-}
-
-static bool candidate_before_cf(const void *a, const void *b) { return better_cf(a, b); }
-
-/* Keeps the `keep` candidates with the highest CF score (quickselect, O(n)).
+/* Keeps the `keep` candidates with the highest CF score (ties: lower item).
  * The rest are marked EXCLUDED so a trending duplicate is not re-added
  * without its CF score. Only the kept ones are gathered for MF scoring: the
  * row gathers, not the arithmetic, are what a candidate costs. */
 static size_t keep_best_cf(sr_recommender_t *r, size_t n, size_t keep) {
     if (n <= keep)
         return n;
-    candidate_t *c = r->cands;
-    sr_select_top(c, n, sizeof *c, keep, candidate_before_cf);
-    for (size_t k = 0; k < n; k++) {
-        if (k < keep) {
-            r->cand_index[c[k].item] = (uint32_t)k + 1;
-        } else {
-            r->cand_index[c[k].item] = EXCLUDED;
-            r->marked[r->n_marked++] = c[k].item;
-        }
+    uint64_t *keys = r->keys;
+    for (size_t c = 0; c < n; c++) keys[c] = sr_rank_key(r->cands[c].cf, r->cands[c].item);
+    sr_select_top(keys, n, keep);
+    for (size_t c = 0; c < keep; c++) {
+        candidate_t *x = &r->cands[c];
+        x->item = sr_rank_key_id(keys[c]);
+        x->cf = sr_rank_key_score(keys[c]);
+        x->mf = x->trending = 0;
+        r->cand_index[x->item] = (uint32_t)c + 1;
+    }
+    for (size_t c = keep; c < n; c++) {
+        uint32_t item = sr_rank_key_id(keys[c]);
+        r->cand_index[item] = EXCLUDED;
+        r->marked[r->n_marked++] = item;
     }
     return keep;
 }
@@ -185,27 +180,23 @@ static size_t blend_and_select(sr_recommender_t *r, size_t n, sr_neighbour_t *ou
         if (c == 0 || x->mf > max_mf) max_mf = x->mf;
     }
     float mf_range = max_mf - min_mf;
+    uint64_t *keys = r->keys;
     for (size_t c = 0; c < n; c++) {
         candidate_t *x = &r->cands[c];
-        x->score = (max_cf > 0 ? r->cfg.cf_weight * x->cf / max_cf : 0) +
-                   (mf_range > 0 ? r->cfg.mf_weight * (x->mf - min_mf) / mf_range : 0) +
-                   (max_tr > 0 ? r->cfg.trending_weight * x->trending / max_tr : 0);
+        float score = (max_cf > 0 ? r->cfg.cf_weight * x->cf / max_cf : 0) +
+                      (mf_range > 0 ? r->cfg.mf_weight * (x->mf - min_mf) / mf_range : 0) +
+                      (max_tr > 0 ? r->cfg.trending_weight * x->trending / max_tr : 0);
+        keys[c] = sr_rank_key(score, x->item);
         r->cand_index[x->item] = 0;
     }
     for (size_t m = 0; m < r->n_marked; m++) r->cand_index[r->marked[m]] = 0;
     r->n_marked = 0;
-    /* Partial selection sort: k <= 100 of a few hundred candidates. */
     size_t k = (size_t)r->cfg.k < n ? (size_t)r->cfg.k : n;
+    sr_select_top(keys, n, k);
+    sr_sort_desc(keys, k);
     for (size_t a = 0; a < k; a++) {
-        size_t best = a;
-        for (size_t c = a + 1; c < n; c++)
-            if (better(&r->cands[c], &r->cands[best]))
-                best = c;
-        candidate_t tmp = r->cands[a];
-        r->cands[a] = r->cands[best];
-        r->cands[best] = tmp;
-        out[a].item = r->cands[a].item;
-        out[a].score = r->cands[a].score;
+        out[a].item = sr_rank_key_id(keys[a]);
+        out[a].score = sr_rank_key_score(keys[a]);
     }
     return k;
 }

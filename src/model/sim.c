@@ -146,33 +146,22 @@ void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms)
     add_pair(s, b, a, inc);
 }
 
-static bool ranks_before(const sr_neighbour_t *a, const sr_neighbour_t *b) {
-    return a->score > b->score || (a->score == b->score && a->item < b->item);
-}
-
-static bool neighbour_before(const void *a, const void *b) { return ranks_before(a, b); }
-
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max) {
     const summary_t *sm = &s->summaries[i];
-    sr_neighbour_t all[SR_SIM_SLOTS];
+    uint64_t keys[SR_SIM_SLOTS];
     size_t n = 0;
-    for (int k = 0; k < SR_SIM_SLOTS; k++)
-        if (sm->partner[k] != SR_SIM_NONE && sm->score[k] > 0) {
-            all[n].item = sm->partner[k];
-            all[n++].score = sm->score[k];
-        }
+    for (int k = 0; k < SR_SIM_SLOTS; k++) {
+        keys[n] = sr_rank_key(sm->score[k], sm->partner[k]);
+        n += sm->partner[k] != SR_SIM_NONE && sm->score[k] > 0;
+    }
     size_t keep = n < max ? n : max;
     /* Select the best `keep` in O(slots), then sort only those: this runs for
      * every item whose list changed in a batch. */
-    sr_select_top(all, n, sizeof *all, keep, neighbour_before);
+    sr_select_top(keys, n, keep);
+    sr_sort_desc(keys, keep);
     for (size_t a = 0; a < keep; a++) {
-        sr_neighbour_t x = all[a];
-        size_t b = a;
-        while (b > 0 && ranks_before(&x, &out[b - 1])) {
-            out[b] = out[b - 1];
-            b--;
-        }
-        out[b] = x;
+        out[a].item = sr_rank_key_id(keys[a]);
+        out[a].score = sr_rank_key_score(keys[a]);
     }
     return keep;
 }

@@ -1,10 +1,12 @@
-/* sr_select_top: the best `keep` elements end up at the front. */
+/* sr_select_top / sr_sort_desc over rank keys: the best `keep` entries end
+ * up at the front, ranked by score and then by the lower id. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "streamrec/rng.h"
@@ -15,47 +17,71 @@ typedef struct scored {
     float score;
 } scored_t;
 
-static bool before(const void *a, const void *b) {
-    const scored_t *x = a, *y = b;
+static bool before(const scored_t *x, const scored_t *y) {
     return x->score > y->score || (x->score == y->score && x->id < y->id);
 }
 
-static int by_rank(const void *a, const void *b) { return before(a, b) ? -1 : before(b, a) ? 1 : 0; }
+static int by_rank(const void *a, const void *b) {
+    return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+}
+
+/* The key orders exactly as (score desc, id asc), negative scores and zero
+ * included, and gives back the score and id it was made from. */
+static void test_rank_key_orders_like_score_then_lower_id(void **state) {
+    (void)state;
+    const scored_t e[] = {{3, 2.5f}, {1, 2.5f}, {0, 1e-30f}, {9, 0.0f}, {2, -0.0f},
+                          {4, -1e-30f}, {5, -3.0f}, {6, 1e30f}, {7, -1e30f}};
+    const size_t n = sizeof e / sizeof *e;
+    for (size_t a = 0; a < n; a++) {
+        uint64_t ka = sr_rank_key(e[a].score, e[a].id);
+        assert_int_equal(sr_rank_key_id(ka), e[a].id);
+        assert_true(sr_rank_key_score(ka) == e[a].score);
+        for (size_t b = 0; b < n; b++) {
+            uint64_t kb = sr_rank_key(e[b].score, e[b].id);
+            assert_int_equal(ka > kb, before(&e[a], &e[b]));
+        }
+    }
+}
 
 /* For many random arrays (with many tied scores) and every keep, the first
- * `keep` elements are exactly the first `keep` of a full sort. */
+ * `keep` keys are exactly the first `keep` of a full sort, and sorting them
+ * gives that order. */
 static void test_select_top_keeps_exactly_the_best(void **state) {
     (void)state;
     uint64_t rng = 7;
     scored_t a[200], sorted[200];
+    uint64_t keys[200];
     for (int round = 0; round < 200; round++) {
         size_t n = 1 + sr_rng_below(&rng, 200);
         for (size_t i = 0; i < n; i++) {
-            a[i].id = (uint32_t)i;
-            a[i].score = (float)sr_rng_below(&rng, 20); /* ties on purpose */
+            a[i].id = sr_rng_below(&rng, 1000);
+            a[i].score = (float)sr_rng_below(&rng, 20) - 5.0f; /* ties on purpose */
             sorted[i] = a[i];
+            keys[i] = sr_rank_key(a[i].score, a[i].id);
         }
         qsort(sorted, n, sizeof *sorted, by_rank);
         size_t keep = sr_rng_below(&rng, (uint32_t)n + 1);
-        sr_select_top(a, n, sizeof *a, keep, before);
-        qsort(a, keep, sizeof *a, by_rank);
+        sr_select_top(keys, n, keep);
+        sr_sort_desc(keys, keep);
         for (size_t i = 0; i < keep; i++) {
-            assert_int_equal(a[i].id, sorted[i].id);
+            assert_int_equal(sr_rank_key_id(keys[i]), sorted[i].id);
+            assert_true(sr_rank_key_score(keys[i]) == sorted[i].score);
         }
     }
 }
 
 static void test_select_top_keep_at_least_n_leaves_the_array_alone(void **state) {
     (void)state;
-    scored_t a[3] = {{0, 1.0f}, {1, 3.0f}, {2, 2.0f}};
-    sr_select_top(a, 3, sizeof *a, 3, before);
-    assert_int_equal(a[0].id, 0);
-    assert_int_equal(a[1].id, 1);
-    assert_int_equal(a[2].id, 2);
+    uint64_t keys[3] = {sr_rank_key(1.0f, 0), sr_rank_key(3.0f, 1), sr_rank_key(2.0f, 2)};
+    sr_select_top(keys, 3, 3);
+    assert_int_equal(sr_rank_key_id(keys[0]), 0);
+    assert_int_equal(sr_rank_key_id(keys[1]), 1);
+    assert_int_equal(sr_rank_key_id(keys[2]), 2);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rank_key_orders_like_score_then_lower_id),
         cmocka_unit_test(test_select_top_keeps_exactly_the_best),
         cmocka_unit_test(test_select_top_keep_at_least_n_leaves_the_array_alone),
     };
