@@ -12,11 +12,16 @@ void sr_select_top(uint64_t *keys, size_t n, size_t keep) {
         size_t mid = lo + (hi - lo) / 2, store = lo;
         swap(&keys[mid], &keys[hi - 1]);
         uint64_t pivot = keys[hi - 1];
-        for (size_t i = lo; i + 1 < hi; i++)
-            if (keys[i] > pivot) {
-                swap(&keys[i], &keys[store]);
-                store++;
-            }
+        /* Branch-free Lomuto: whether a key beats the pivot is a coin toss the
+         * predictor cannot learn, and a mispredicted branch per key cost more
+         * than the unconditional swap ([store, i) holds only losers, so
+         * swapping a loser into store is harmless). */
+        for (size_t i = lo; i + 1 < hi; i++) {
+            uint64_t x = keys[i];
+            keys[i] = keys[store];
+            keys[store] = x;
+            store += x > pivot;
+        }
         swap(&keys[store], &keys[hi - 1]);
         /* [lo, store) rank before the pivot, now at store; (store, hi) after */
         if (keep == store || keep == store + 1)
