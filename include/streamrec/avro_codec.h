@@ -13,7 +13,10 @@
  * decode needs for that id, so decoding allocates no objects per record.
  * (Avro-C itself mallocs each string it reads and frees it on the next read
  * of that id; that is inside avro_value_read and not avoidable through the
- * value API.)
+ * value API.) A writer schema that is the reader schema field for field --
+ * every producer on the current schema -- skips Avro-C: such records are
+ * parsed in place, and only one that fails that parse goes through the
+ * checked Avro-C path below, which then reports why.
  *
  * Schema evolution follows the Avro resolution rules, with two gaps in
  * Avro-C 1.11.1 filled here:
@@ -107,8 +110,9 @@ sr_err_t sr_click_decoder_set_bare_schema(sr_click_decoder_t *dec,
                                           const char *writer_schema_json, char *errstr,
                                           size_t errstr_size);
 
-/* Decodes one Kafka message value into *out. Strings in *out are borrowed
- * from the decoder, valid until its next decode. *schema_id_out (may be NULL)
+/* Decodes one Kafka message value into *out. Strings in *out are borrowed,
+ * from buf or from the decoder: valid until the decoder's next decode and
+ * while buf is (records on the reader schema itself are parsed in place). *schema_id_out (may be NULL)
  * gets the Confluent id as soon as the header parsed, also when the id is
  * unknown, and -1 for bare framing. *out is unspecified on error. Allocates
  * no objects (see above); O(len). */
