@@ -135,19 +135,37 @@ sr_err_t sr_mf_ensure_item(sr_mf_t *mf, uint32_t i, uint64_t id_hash) {
                         id_hash ^ ~mf->cfg.seed);
 }
 
-/* Four partial sums: lets the compiler keep four independent FMA chains
- * without -ffast-math (a plain reduction loop is not vectorised). */
+/* Loops over a row run on vectors of LANES floats (GCC vector extensions:
+ * one AVX register, or two SSE ones on a baseline build), with the sums
+ * kept per lane and added up at the end. Left to itself the compiler keeps
+ * `s += a[f] * b[f]` scalar (an ordered float reduction, without
+ * -ffast-math), which made the BPR step the costliest part of an event. */
+#define LANES 8
+typedef float lanes_t __attribute__((vector_size(LANES * sizeof(float))));
+
+/* Rows are not aligned to a vector: load and store through memcpy. (Macros,
+ * not functions: passing an AVX-sized vector by value is an ABI question
+ * the compiler warns about on baseline builds.) */
+#define LOAD_LANES(v, p) memcpy(&(v), (p), sizeof(lanes_t))
+#define STORE_LANES(p, v) memcpy((p), &(v), sizeof(lanes_t))
+
+static inline float sum_lanes(const lanes_t *v) {
+    return (((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3])) +
+           (((*v)[4] + (*v)[5]) + ((*v)[6] + (*v)[7]));
+}
+
 static inline float dot(const float *a, const float *b, int k) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    lanes_t acc = {0};
     int f = 0;
-    for (; f + 4 <= k; f += 4) {
-        s0 += a[f] * b[f];
-        s1 += a[f + 1] * b[f + 1];
-        s2 += a[f + 2] * b[f + 2];
-        s3 += a[f + 3] * b[f + 3];
+    for (; f + LANES <= k; f += LANES) {
+        lanes_t x, y;
+        LOAD_LANES(x, a + f);
+        LOAD_LANES(y, b + f);
+        acc += x * y;
     }
-    for (; f < k; f++) s0 += a[f] * b[f];
-    return (s0 + s1) + (s2 + s3);
+    float s = sum_lanes(&acc);
+    for (; f < k; f++) s += a[f] * b[f];
+    return s;
 }
 
 static inline float step_size(const sr_mf_t *mf, float *accum, float grad_sq_mean) {
@@ -157,13 +175,19 @@ static inline float step_size(const sr_mf_t *mf, float *accum, float grad_sq_mea
     return mf->cfg.learning_rate / sqrtf(*accum);
 }
 
+/* Sum of squares of a gradient g * a - lambda * b, from the dot products
+ * a.a, a.b and b.b (clamped: rounding may leave a true zero slightly below). */
+static inline float grad_sq(float g, float lambda, float aa, float ab, float bb) {
+    float sq = g * g * aa - 2.0f * g * lambda * ab + lambda * lambda * bb;
+    return sq > 0 ? sq : 0;
+}
+
 void sr_mf_step(sr_mf_t *mf, uint32_t u, uint32_t pos, const uint32_t *neg,
                 size_t n_neg, float weight) {
     const int k = mf->cfg.k;
     const float lambda = mf->cfg.regularization;
     float *uf = mf->users.factors + (size_t)u * k;
     float *vi = mf->items.factors + (size_t)pos * k;
-    float grad_u[SR_MF_MAX_K], grad_i[SR_MF_MAX_K], grad_j[SR_MF_MAX_K];
 
     for (size_t n = 0; n < n_neg; n++) {
         uint32_t j = neg[n];
@@ -171,29 +195,70 @@ void sr_mf_step(sr_mf_t *mf, uint32_t u, uint32_t pos, const uint32_t *neg,
             continue;
         float *vj = mf->items.factors + (size_t)j * k;
         float *bi = &mf->items.bias[pos], *bj = &mf->items.bias[j];
+        /* One pass for every dot product the step needs: the score
+         * difference and, for AdaGrad, the squared norms of the three
+         * gradients expanded, |g a - lambda b|^2 = g^2 a.a - 2 g lambda a.b
+         * + lambda^2 b.b, so that the second pass can update the rows
+         * without storing the gradients first. */
+        lanes_t uu = {0}, ui = {0}, uj = {0}, ii = {0}, jj = {0}, dd = {0};
+        int f = 0;
+        for (; f + LANES <= k; f += LANES) {
+            lanes_t a, b, c;
+            LOAD_LANES(a, uf + f);
+            LOAD_LANES(b, vi + f);
+            LOAD_LANES(c, vj + f);
+            lanes_t d = b - c;
+            uu += a * a;
+            ui += a * b;
+            uj += a * c;
+            ii += b * b;
+            jj += c * c;
+            dd += d * d;
+        }
+        float s_uu = sum_lanes(&uu), s_ui = sum_lanes(&ui), s_uj = sum_lanes(&uj);
+        float s_ii = sum_lanes(&ii), s_jj = sum_lanes(&jj), s_dd = sum_lanes(&dd);
+        for (; f < k; f++) {
+            float a = uf[f], b = vi[f], c = vj[f], d = b - c;
+            s_uu += a * a;
+            s_ui += a * b;
+            s_uj += a * c;
+            s_ii += b * b;
+            s_jj += c * c;
+            s_dd += d * d;
+        }
+
         /* BPR: maximise ln sigma(x_uij), x_uij = s(u,i) - s(u,j). Its gradient
          * w.r.t. x is sigma(-x); scaled by the event weight. */
-        float x = *bi - *bj;
-        for (int f = 0; f < k; f++) x += uf[f] * (vi[f] - vj[f]);
+        float x = (*bi - *bj) + (s_ui - s_uj);
         float g = weight / (1.0f + expf(x));
 
-        float sq_u = 0, sq_i = 0, sq_j = 0;
-        for (int f = 0; f < k; f++) {
-            grad_u[f] = g * (vi[f] - vj[f]) - lambda * uf[f];
-            grad_i[f] = g * uf[f] - lambda * vi[f];
-            grad_j[f] = -g * uf[f] - lambda * vj[f];
-            sq_u += grad_u[f] * grad_u[f];
-            sq_i += grad_i[f] * grad_i[f];
-            sq_j += grad_j[f] * grad_j[f];
-        }
+        /* gradients: u: g (v_i - v_j) - lambda u;  v_i: g u - lambda v_i;
+         * v_j: -g u - lambda v_j */
+        float sq_u = grad_sq(g, lambda, s_dd, s_ui - s_uj, s_uu);
+        float sq_i = grad_sq(g, lambda, s_uu, s_ui, s_ii);
+        float sq_j = grad_sq(-g, lambda, s_uu, s_uj, s_jj);
         float grad_bi = g - lambda * *bi, grad_bj = -g - lambda * *bj;
         float eta_u = step_size(mf, &mf->users.accum[u], sq_u / k);
         float eta_i = step_size(mf, &mf->items.accum[pos], (sq_i + grad_bi * grad_bi) / (k + 1));
         float eta_j = step_size(mf, &mf->items.accum[j], (sq_j + grad_bj * grad_bj) / (k + 1));
-        for (int f = 0; f < k; f++) {
-            uf[f] += eta_u * grad_u[f];
-            vi[f] += eta_i * grad_i[f];
-            vj[f] += eta_j * grad_j[f];
+        f = 0;
+        for (; f + LANES <= k; f += LANES) {
+            lanes_t a, b, c;
+            LOAD_LANES(a, uf + f);
+            LOAD_LANES(b, vi + f);
+            LOAD_LANES(c, vj + f);
+            lanes_t nu = a + eta_u * (g * (b - c) - lambda * a);
+            lanes_t ni = b + eta_i * (g * a - lambda * b);
+            lanes_t nj = c + eta_j * (-g * a - lambda * c);
+            STORE_LANES(uf + f, nu);
+            STORE_LANES(vi + f, ni);
+            STORE_LANES(vj + f, nj);
+        }
+        for (; f < k; f++) {
+            float a = uf[f], b = vi[f], c = vj[f];
+            uf[f] = a + eta_u * (g * (b - c) - lambda * a);
+            vi[f] = b + eta_i * (g * a - lambda * b);
+            vj[f] = c + eta_j * (-g * a - lambda * c);
         }
         *bi += eta_i * grad_bi;
         *bj += eta_j * grad_bj;
