@@ -66,6 +66,10 @@ size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, siz
  * instead of queueing one after the other. */
 void sr_sim_prefetch(const sr_sim_t *s, uint32_t i);
 
+/* Starts loading what sr_sim_slots() and sr_sim_neighbours() read of i (its
+ * partner ids and similarities), a few items before they are read. */
+void sr_sim_prefetch_neighbours(const sr_sim_t *s, uint32_t i);
+
 /* Unsorted view of i's summary: partner ids (SR_SIM_NONE for empty slots) and
  * their similarity. Borrowed; valid until the next update. For hot loops
  * that sum over all partners and need no order. */

@@ -127,6 +127,24 @@ static void mark_excluded(sr_recommender_t *r, const sr_profile_t *p) {
         }
 }
 
+static void prefetch_profile(const sr_profile_t *p) {
+    for (size_t off = 0; off < sizeof *p; off += 64) __builtin_prefetch((const char *)p + off);
+}
+
+static void prefetch_row(const float *row, int k) {
+    for (size_t off = 0; off < (size_t)k * sizeof *row; off += 64)
+        __builtin_prefetch((const char *)row + off);
+}
+
+/* The user's seeds (recent items, newest first), with their summaries'
+ * loads started. */
+static size_t load_seeds(const sr_recommender_t *r, const sr_sim_t *sim, const sr_profile_t *p,
+                         uint32_t seeds[MAX_SEEDS]) {
+    size_t n = sr_profile_recent(p, seeds, NULL, (size_t)r->cfg.seeds);
+    for (size_t s = 0; s < n; s++) sr_sim_prefetch_neighbours(sim, seeds[s]);
+    return n;
+}
+
 /* Adds to (or creates) the candidate for item; returns its index or -1 if
  * the item is excluded. */
 static int candidate(sr_recommender_t *r, size_t *n, uint32_t item) {
@@ -225,17 +243,29 @@ sr_err_t sr_reco_batch(sr_recommender_t *r, const sr_reco_model_t *model,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_users, (int)n_tr, k, 1.0f,
                     r->user_rows, k, r->trending_rows, k, 0.0f, r->trending_scores, (int)n_tr);
 
+    /* A batch's users, their seeds' summaries and their candidates' rows are
+     * scattered over tables far larger than the cache, and were last touched
+     * up to a batch ago. Loads are therefore started ahead of use: profiles
+     * two users ahead, the next user's seed summaries while this user is
+     * scored, and this user's candidate rows before its CF work is done. */
+    uint32_t seeds[2][MAX_SEEDS];
+    size_t n_seeds[2] = {0, 0};
+    for (size_t b = 0; b < n_users && b < 2; b++) prefetch_profile(profiles[b]);
+    if (n_users > 0)
+        n_seeds[0] = load_seeds(r, model->sim, profiles[0], seeds[0]);
+
     for (size_t b = 0; b < n_users; b++) {
         const sr_profile_t *p = profiles[b];
         size_t n = 0;
+        if (b + 2 < n_users)
+            prefetch_profile(profiles[b + 2]);
         mark_excluded(r, p);
-        uint32_t seeds[MAX_SEEDS];
-        size_t n_seeds = sr_profile_recent(p, seeds, NULL, (size_t)r->cfg.seeds);
+        const uint32_t *my_seeds = seeds[b & 1];
         float seed_weight = 1.0f;
-        for (size_t s = 0; s < n_seeds; s++, seed_weight *= r->cfg.seed_decay) {
+        for (size_t s = 0; s < n_seeds[b & 1]; s++, seed_weight *= r->cfg.seed_decay) {
             const uint32_t *partners;
             const float *scores;
-            sr_sim_slots(model->sim, seeds[s], &partners, &scores);
+            sr_sim_slots(model->sim, my_seeds[s], &partners, &scores);
             for (int slot = 0; slot < SR_SIM_SLOTS; slot++) {
                 if (partners[slot] == SR_SIM_NONE || scores[slot] <= 0)
                     continue;
@@ -245,8 +275,12 @@ sr_err_t sr_reco_batch(sr_recommender_t *r, const sr_reco_model_t *model,
             }
         }
         n = keep_best_cf(r, n, (size_t)r->cfg.candidates);
-        /* MF scores of the CF candidates: gather their rows, one sgemv. */
         size_t n_cf = n;
+        for (size_t c = 0; c < n_cf; c++)
+            prefetch_row(item_table + (size_t)r->cands[c].item * k, k);
+        if (b + 1 < n_users)
+            n_seeds[(b + 1) & 1] = load_seeds(r, model->sim, profiles[b + 1], seeds[(b + 1) & 1]);
+        /* MF scores of the CF candidates: gather their rows, one sgemv. */
         for (size_t c = 0; c < n_cf; c++)
             memcpy(r->gathered + c * k, item_table + (size_t)r->cands[c].item * k,
                    (size_t)k * sizeof(float));

@@ -186,6 +186,14 @@ void sr_sim_prefetch(const sr_sim_t *s, uint32_t i) {
         __builtin_prefetch((const char *)sm->partner + off);
 }
 
+void sr_sim_prefetch_neighbours(const sr_sim_t *s, uint32_t i) {
+    const summary_t *sm = &s->summaries[i];
+    for (size_t off = 0; off < sizeof sm->partner; off += 64) {
+        __builtin_prefetch((const char *)sm->partner + off);
+        __builtin_prefetch((const char *)sm->score + off);
+    }
+}
+
 void sr_sim_slots(const sr_sim_t *s, uint32_t i, const uint32_t **items,
                   const float **scores) {
     *items = s->summaries[i].partner;
