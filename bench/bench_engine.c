@@ -322,9 +322,23 @@ __attribute__((noinline)) static sr_err_t engine_pass(sr_engine_t *e, sr_click_d
     sr_event_t ev;
     size_t in_batch = 0;
     sr_err_t err;
-    for (size_t n = 0; n < s->n_events; n++) {
-        size_t off = s->offsets[n];
-        if ((err = sr_click_decode(dec, s->bytes + off, s->offsets[n + 1] - off,
+    /* The daemon's engine thread holds a batch of messages: it hints each
+     * event to the engine SR_ENGINE_PREFETCH_AHEAD events before applying it
+     * (decoding it twice; a decode is ~20 ns). */
+    for (size_t n = 0; n < s->n_events + SR_ENGINE_PREFETCH_AHEAD; n++) {
+        if (n < s->n_events) {
+            size_t off = s->offsets[n];
+            if ((err = sr_click_decode(dec, s->bytes + off, s->offsets[n + 1] - off,
+                                       SR_FRAMING_CONFLUENT, &ev, NULL, errstr, errstr_size)) !=
+                SR_OK)
+                return err;
+            sr_engine_prefetch(e, &ev);
+        }
+        if (n < SR_ENGINE_PREFETCH_AHEAD)
+            continue;
+        size_t off = s->offsets[n - SR_ENGINE_PREFETCH_AHEAD];
+        if ((err = sr_click_decode(dec, s->bytes + off,
+                                   s->offsets[n - SR_ENGINE_PREFETCH_AHEAD + 1] - off,
                                    SR_FRAMING_CONFLUENT, &ev, NULL, errstr, errstr_size)) != SR_OK)
             return err;
         if (sr_engine_apply(e, &ev, NULL, 0) != SR_OK)

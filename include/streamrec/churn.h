@@ -89,6 +89,9 @@ sr_err_t sr_churn_ensure_user(sr_churn_t *c, uint32_t u);
  * pending example as "came back" and resolves a firing alert. */
 void sr_churn_on_event(sr_churn_t *c, uint32_t u, const sr_profile_t *p, int64_t ts_ms);
 
+/* Starts loading user u's state, a few events before sr_churn_on_event(). */
+void sr_churn_prefetch_user(const sr_churn_t *c, uint32_t u);
+
 /* Runs the sweep for event time now_ms over users [0, n_users): resolves
  * expired examples as churned, creates new examples, refreshes alert states.
  * O(n_users). The caller calls it when the watermark crosses a multiple of

@@ -118,6 +118,22 @@ void sr_engine_destroy(sr_engine_t *e);
  * and a reason, and changes no state. */
 sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size);
 
+/* How many events ahead of sr_engine_apply() to call sr_engine_prefetch(). */
+#define SR_ENGINE_PREFETCH_AHEAD 8
+
+/* A hint, for a caller that has the next events at hand (a batch of Kafka
+ * messages): ev will be applied SR_ENGINE_PREFETCH_AHEAD events from now.
+ * At 1 M users the state an event touches (dictionary entries, profile,
+ * factor rows, churn state, the similarity summaries of the user's recent
+ * items) is nearly always out of cache, and each apply() would otherwise
+ * wait for those misses one chain after the other. The engine starts the
+ * loads in stages over the next calls, so they overlap with the work on
+ * the events before ev. Call it for every event, in the order the events
+ * will be applied (decoding each message twice is cheaper than keeping
+ * decoded events alive). Changes no state and no result; ev's strings need
+ * to be valid only during the call. */
+void sr_engine_prefetch(sr_engine_t *e, const sr_event_t *ev);
+
 /* Closes a batch: recomputes every dirty user once, collects changed
  * neighbour lists, alerts and resolved churn labels. */
 sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out);

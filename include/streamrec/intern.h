@@ -45,6 +45,20 @@ const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out);
 
 size_t sr_intern_count(const sr_intern_t *d);
 
+/* Prefetching, for a caller that knows which ids it will look up a few
+ * lookups from now (none of these changes the dictionary or the result of
+ * any lookup). In order, each once the previous one's loads have arrived:
+ *   sr_intern_prefetch_slot   starts loading the table slot of hash h
+ *                             (h = sr_hash_bytes(s, len, 0));
+ *   sr_intern_guess           the id in the first slot of h's probe whose
+ *                             32 hash bits match -- no string compare, so
+ *                             only a guess, SR_INTERN_NONE if none -- and
+ *                             starts loading its length and string pointer;
+ *   sr_intern_prefetch_str    starts loading id's string bytes. */
+void sr_intern_prefetch_slot(const sr_intern_t *d, uint64_t h);
+uint32_t sr_intern_guess(const sr_intern_t *d, uint64_t h);
+void sr_intern_prefetch_str(const sr_intern_t *d, uint32_t id);
+
 /* Bytes held (table, string storage, offsets): for memory accounting. */
 size_t sr_intern_bytes(const sr_intern_t *d);
 

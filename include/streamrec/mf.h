@@ -63,6 +63,12 @@ void sr_mf_step(sr_mf_t *mf, uint32_t u, uint32_t pos, const uint32_t *neg,
  * (deterministic generator), steps, then remembers pos in the ring. */
 void sr_mf_observe(sr_mf_t *mf, uint32_t u, uint32_t pos, float weight);
 
+/* Start loading what an sr_mf_observe() for user u / item i will touch
+ * (the row, its accumulator and bias), a few events before it runs. Ids
+ * not (yet) in the model are ignored. */
+void sr_mf_prefetch_user(const sr_mf_t *mf, uint32_t u);
+void sr_mf_prefetch_item(const sr_mf_t *mf, uint32_t i);
+
 /* u . v_i + b_i */
 float sr_mf_score(const sr_mf_t *mf, uint32_t u, uint32_t i);
 

@@ -181,6 +181,32 @@ uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len) {
     return found ? d->slots[i].id : SR_INTERN_NONE;
 }
 
+void sr_intern_prefetch_slot(const sr_intern_t *d, uint64_t h) {
+    __builtin_prefetch(&d->slots[(size_t)h & d->mask]);
+}
+
+uint32_t sr_intern_guess(const sr_intern_t *d, uint64_t h) {
+    uint32_t hi = (uint32_t)(h >> 32);
+    /* A few probes at most: at load <= 0.7 a longer run is rare, and a
+     * missed guess only costs a prefetch. */
+    for (size_t i = (size_t)h & d->mask, n = 0; n < 4; i = (i + 1) & d->mask, n++) {
+        const slot_t *sl = &d->slots[i];
+        if (sl->id == SR_INTERN_NONE)
+            return SR_INTERN_NONE;
+        if (sl->hash_hi == hi) {
+            __builtin_prefetch(&d->lens[sl->id]);
+            __builtin_prefetch(&d->strs[sl->id]);
+            return sl->id;
+        }
+    }
+    return SR_INTERN_NONE;
+}
+
+void sr_intern_prefetch_str(const sr_intern_t *d, uint32_t id) {
+    if (id < d->count)
+        __builtin_prefetch(d->strs[id]);
+}
+
 const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out) {
     if (id >= d->count)
         return NULL;

@@ -288,6 +288,11 @@ void sr_churn_on_event(sr_churn_t *c, uint32_t u, const sr_profile_t *p, int64_t
     }
 }
 
+void sr_churn_prefetch_user(const sr_churn_t *c, uint32_t u) {
+    if (u < c->n_users)
+        __builtin_prefetch(&c->users[u]);
+}
+
 int64_t sr_churn_sweep_due(const sr_churn_t *c, int64_t watermark_ms) {
     int64_t iv = c->cfg.sweep_interval_ms;
     int64_t boundary = watermark_ms - (((watermark_ms % iv) + iv) % iv);

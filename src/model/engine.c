@@ -20,6 +20,20 @@ typedef struct dirty_set {
     size_t n, cap;
 } dirty_set_t;
 
+/* An event hinted with sr_engine_prefetch(), while its loads are staged. */
+typedef struct hint {
+    uint64_t user_hash, item_hash;
+    uint32_t user, item; /* guessed at stage 2; SR_INTERN_NONE if unknown */
+    bool valid, has_item;
+} hint_t;
+
+/* Hints kept; stage 2 runs on the hint given HINT_STAGE2 calls earlier,
+ * stage 3 on the one HINT_STAGE3 calls earlier (2 events before its apply
+ * at SR_ENGINE_PREFETCH_AHEAD): each stage needs the previous one's lines. */
+#define HINT_RING 8
+#define HINT_STAGE2 3
+#define HINT_STAGE3 6
+
 struct sr_engine {
     sr_engine_config_t cfg;
     sr_intern_t *user_ids, *item_ids, *category_ids;
@@ -53,6 +67,8 @@ struct sr_engine {
     sr_outbox_t outbox;
     bool timing;
     uint64_t stage_ns[SR_STAGE__COUNT];
+    hint_t hints[HINT_RING];
+    size_t n_hints;
 };
 
 /* Charges the time since *mark to stage and moves the mark (timing on only). */
@@ -345,6 +361,68 @@ nomem:
     e->stats.rejected++;
     return sr_seterr(err, errstr, errstr_size, "engine: %s while applying an event",
                      sr_err_name(err));
+}
+
+/* Stage 1: hash the ids and start loading their dictionary slots. */
+static void hint_begin(sr_engine_t *e, hint_t *h, const sr_event_t *ev) {
+    h->valid = (unsigned)ev->type < SR_EVENT__COUNT && ev->type != SR_EVENT_UNKNOWN &&
+               ev->user_id.len > 0 && ev->user_id.len <= SR_INTERN_MAX_LEN &&
+               ev->item_id.len <= SR_INTERN_MAX_LEN;
+    h->has_item = h->valid && ev->item_id.len > 0 && e->cfg.event_weight[ev->type] > 0;
+    h->user = h->item = SR_INTERN_NONE;
+    if (!h->valid)
+        return;
+    h->user_hash = sr_hash_bytes(ev->user_id.ptr, ev->user_id.len, 0);
+    sr_intern_prefetch_slot(e->user_ids, h->user_hash);
+    if (h->has_item) {
+        h->item_hash = sr_hash_bytes(ev->item_id.ptr, ev->item_id.len, 0);
+        sr_intern_prefetch_slot(e->item_ids, h->item_hash);
+    }
+}
+
+/* Stage 2: the slots have arrived; guess the dense ids and start loading
+ * the per-user and per-item state. */
+static void hint_rows(sr_engine_t *e, hint_t *h) {
+    if (!h->valid)
+        return;
+    uint32_t u = h->user = sr_intern_guess(e->user_ids, h->user_hash);
+    if (u != SR_INTERN_NONE && u < sr_intern_count(e->user_ids)) {
+        /* a profile is not line-aligned: its last byte may start one more line */
+        const char *p = (const char *)&e->profiles[u];
+        for (size_t off = 0; off < sizeof *e->profiles; off += 64) __builtin_prefetch(p + off);
+        __builtin_prefetch(p + sizeof *e->profiles - 1);
+        sr_mf_prefetch_user(e->mf, u);
+        sr_churn_prefetch_user(e->churn, u);
+    }
+    if (h->has_item && (h->item = sr_intern_guess(e->item_ids, h->item_hash)) != SR_INTERN_NONE) {
+        sr_mf_prefetch_item(e->mf, h->item);
+        sr_sim_prefetch(e->sim, h->item);
+    }
+}
+
+/* Stage 3: the profile has arrived; start loading the strings the lookups
+ * will compare and the summaries of the recent items the event's item
+ * will be paired with. */
+static void hint_partners(sr_engine_t *e, const hint_t *h) {
+    if (!h->valid || h->user == SR_INTERN_NONE || h->user >= sr_intern_count(e->user_ids))
+        return;
+    sr_intern_prefetch_str(e->user_ids, h->user);
+    if (h->item == SR_INTERN_NONE)
+        return;
+    sr_intern_prefetch_str(e->item_ids, h->item);
+    const sr_profile_t *p = &e->profiles[h->user];
+    for (int k = 0; k < p->recent_len && k <= e->cfg.sim.max_partners; k++)
+        sr_sim_prefetch(e->sim, p->recent_item[(p->recent_head - k + SR_PROFILE_RECENT_MAX) %
+                                               SR_PROFILE_RECENT_MAX]);
+}
+
+void sr_engine_prefetch(sr_engine_t *e, const sr_event_t *ev) {
+    size_t n = e->n_hints++;
+    hint_begin(e, &e->hints[n % HINT_RING], ev);
+    if (n >= HINT_STAGE2)
+        hint_rows(e, &e->hints[(n - HINT_STAGE2) % HINT_RING]);
+    if (n >= HINT_STAGE3)
+        hint_partners(e, &e->hints[(n - HINT_STAGE3) % HINT_RING]);
 }
 
 static void snapshot_trending(sr_engine_t *e) {

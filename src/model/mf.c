@@ -278,6 +278,24 @@ void sr_mf_observe(sr_mf_t *mf, uint32_t u, uint32_t pos, float weight) {
         mf->pool_len++;
 }
 
+static void prefetch_row(const table_t *t, int k, uint32_t id) {
+    if (id >= t->n)
+        return;
+    const char *row = (const char *)(t->factors + (size_t)id * k);
+    for (size_t off = 0; off < (size_t)k * sizeof(float); off += 64) __builtin_prefetch(row + off);
+    __builtin_prefetch(&t->accum[id]);
+    if (t->bias)
+        __builtin_prefetch(&t->bias[id]);
+}
+
+void sr_mf_prefetch_user(const sr_mf_t *mf, uint32_t u) {
+    prefetch_row(&mf->users, mf->cfg.k, u);
+}
+
+void sr_mf_prefetch_item(const sr_mf_t *mf, uint32_t i) {
+    prefetch_row(&mf->items, mf->cfg.k, i);
+}
+
 float sr_mf_score(const sr_mf_t *mf, uint32_t u, uint32_t i) {
     const int k = mf->cfg.k;
     return dot(mf->users.factors + (size_t)u * k, mf->items.factors + (size_t)i * k, k) +

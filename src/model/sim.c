@@ -181,12 +181,19 @@ size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, siz
 }
 
 void sr_sim_prefetch(const sr_sim_t *s, uint32_t i) {
+    if (i >= s->n)
+        return;
     const summary_t *sm = &s->summaries[i];
-    for (size_t off = 0; off < sizeof sm->partner; off += 64)
+    for (size_t off = 0; off < sizeof sm->partner; off += 64) {
         __builtin_prefetch((const char *)sm->partner + off);
+        __builtin_prefetch((const char *)sm->count + off);
+    }
+    __builtin_prefetch(&s->item_count[i]);
 }
 
 void sr_sim_prefetch_neighbours(const sr_sim_t *s, uint32_t i) {
+    if (i >= s->n)
+        return;
     const summary_t *sm = &s->summaries[i];
     for (size_t off = 0; off < sizeof sm->partner; off += 64) {
         __builtin_prefetch((const char *)sm->partner + off);
