@@ -2,8 +2,9 @@
  *
  * Owns the user and item factor tables (contiguous row-major float arrays,
  * row = dense id, k floats per row), item biases and one AdaGrad accumulator
- * per row. Each positive event is one BPR step (Rendle et al., UAI 2009) per
- * sampled negative, applied online as in ISGD (Vinagre et al., UMAP 2014).
+ * per row. Each positive event is one BPR step (Rendle et al., UAI 2009)
+ * over its sampled negatives, applied online as in ISGD (Vinagre et al.,
+ * UMAP 2014).
  *
  * Negatives are drawn from a ring of recent positive items: an O(1)
  * approximation of popularity-weighted sampling, and the sampled rows are
@@ -53,9 +54,14 @@ void sr_mf_destroy(sr_mf_t *mf);
 sr_err_t sr_mf_ensure_user(sr_mf_t *mf, uint32_t u, uint64_t id_hash);
 sr_err_t sr_mf_ensure_item(sr_mf_t *mf, uint32_t i, uint64_t id_hash);
 
-/* One BPR step per negative: raises score(u, pos) above score(u, neg[n]).
- * weight scales the gradient (event weight). Negatives equal to pos are
- * skipped. Exposed for tests; events go through sr_mf_observe(). */
+/* One BPR step over all negatives: raises score(u, pos) above score(u,
+ * neg[n]) for every n. All pairs are scored against the same rows; the user
+ * and pos rows then take the sum of their per-pair gradients in one update,
+ * each negative row its own. (With one negative this is the textbook
+ * sequential BPR step; with several it is its mini-batch form, which lets
+ * the pairs be scored in parallel instead of one after the other.) weight
+ * scales the gradient (event weight). Negatives equal to pos are skipped.
+ * Exposed for tests; events go through sr_mf_observe(). */
 void sr_mf_step(sr_mf_t *mf, uint32_t u, uint32_t pos, const uint32_t *neg,
                 size_t n_neg, float weight);
 

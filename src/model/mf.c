@@ -188,81 +188,54 @@ void sr_mf_step(sr_mf_t *mf, uint32_t u, uint32_t pos, const uint32_t *neg,
     const float lambda = mf->cfg.regularization;
     float *uf = mf->users.factors + (size_t)u * k;
     float *vi = mf->items.factors + (size_t)pos * k;
+    float *bias = mf->items.bias;
+    uint32_t js[SR_MF_MAX_NEGATIVES];
+    size_t m = 0;
+    for (size_t n = 0; n < n_neg; n++)
+        if (neg[n] != pos)
+            js[m++] = neg[n];
+    if (m == 0)
+        return;
 
-    for (size_t n = 0; n < n_neg; n++) {
-        uint32_t j = neg[n];
-        if (j == pos)
-            continue;
-        float *vj = mf->items.factors + (size_t)j * k;
-        float *bi = &mf->items.bias[pos], *bj = &mf->items.bias[j];
-        /* One pass for every dot product the step needs: the score
-         * difference and, for AdaGrad, the squared norms of the three
-         * gradients expanded, |g a - lambda b|^2 = g^2 a.a - 2 g lambda a.b
-         * + lambda^2 b.b, so that the second pass can update the rows
-         * without storing the gradients first. */
-        lanes_t uu = {0}, ui = {0}, uj = {0}, ii = {0}, jj = {0}, dd = {0};
-        int f = 0;
-        for (; f + LANES <= k; f += LANES) {
-            lanes_t a, b, c;
-            LOAD_LANES(a, uf + f);
-            LOAD_LANES(b, vi + f);
-            LOAD_LANES(c, vj + f);
-            lanes_t d = b - c;
-            uu += a * a;
-            ui += a * b;
-            uj += a * c;
-            ii += b * b;
-            jj += c * c;
-            dd += d * d;
-        }
-        float s_uu = sum_lanes(&uu), s_ui = sum_lanes(&ui), s_uj = sum_lanes(&uj);
-        float s_ii = sum_lanes(&ii), s_jj = sum_lanes(&jj), s_dd = sum_lanes(&dd);
-        for (; f < k; f++) {
-            float a = uf[f], b = vi[f], c = vj[f], d = b - c;
-            s_uu += a * a;
-            s_ui += a * b;
-            s_uj += a * c;
-            s_ii += b * b;
-            s_jj += c * c;
-            s_dd += d * d;
-        }
-
-        /* BPR: maximise ln sigma(x_uij), x_uij = s(u,i) - s(u,j). Its gradient
-         * w.r.t. x is sigma(-x); scaled by the event weight. */
-        float x = (*bi - *bj) + (s_ui - s_uj);
-        float g = weight / (1.0f + expf(x));
-
-        /* gradients: u: g (v_i - v_j) - lambda u;  v_i: g u - lambda v_i;
-         * v_j: -g u - lambda v_j */
-        float sq_u = grad_sq(g, lambda, s_dd, s_ui - s_uj, s_uu);
-        float sq_i = grad_sq(g, lambda, s_uu, s_ui, s_ii);
-        float sq_j = grad_sq(-g, lambda, s_uu, s_uj, s_jj);
-        float grad_bi = g - lambda * *bi, grad_bj = -g - lambda * *bj;
-        float eta_u = step_size(mf, &mf->users.accum[u], sq_u / k);
-        float eta_i = step_size(mf, &mf->items.accum[pos], (sq_i + grad_bi * grad_bi) / (k + 1));
-        float eta_j = step_size(mf, &mf->items.accum[j], (sq_j + grad_bj * grad_bj) / (k + 1));
-        f = 0;
-        for (; f + LANES <= k; f += LANES) {
-            lanes_t a, b, c;
-            LOAD_LANES(a, uf + f);
-            LOAD_LANES(b, vi + f);
-            LOAD_LANES(c, vj + f);
-            lanes_t nu = a + eta_u * (g * (b - c) - lambda * a);
-            lanes_t ni = b + eta_i * (g * a - lambda * b);
-            lanes_t nj = c + eta_j * (-g * a - lambda * c);
-            STORE_LANES(uf + f, nu);
-            STORE_LANES(vi + f, ni);
-            STORE_LANES(vj + f, nj);
-        }
-        for (; f < k; f++) {
-            float a = uf[f], b = vi[f], c = vj[f];
-            uf[f] = a + eta_u * (g * (b - c) - lambda * a);
-            vi[f] = b + eta_i * (g * a - lambda * b);
-            vj[f] = c + eta_j * (-g * a - lambda * c);
-        }
-        *bi += eta_i * grad_bi;
+    float s_ui = dot(uf, vi, k), s_uu = dot(uf, uf, k), s_ii = dot(vi, vi, k);
+    float s_uj[SR_MF_MAX_NEGATIVES], s_jj[SR_MF_MAX_NEGATIVES], g[SR_MF_MAX_NEGATIVES];
+    float sum_g = 0;
+    for (size_t n = 0; n < m; n++) {
+        const float *vj = mf->items.factors + (size_t)js[n] * k;
+        s_uj[n] = dot(uf, vj, k);
+        s_jj[n] = dot(vj, vj, k);
+        float x = (bias[pos] - bias[js[n]]) + (s_ui - s_uj[n]);
+        g[n] = weight / (1.0f + expf(x));
+        sum_g += g[n];
+    }
+    const float m_lambda = (float)m * lambda;
+    float grad_u[SR_MF_MAX_K];
+    for (int f = 0; f < k; f++) grad_u[f] = sum_g * vi[f] - m_lambda * uf[f];
+    for (size_t n = 0; n < m; n++) {
+        const float *vj = mf->items.factors + (size_t)js[n] * k;
+        for (int f = 0; f < k; f++) grad_u[f] -= g[n] * vj[f];
+    }
+    float sq_u = dot(grad_u, grad_u, k);
+    float sq_i = grad_sq(sum_g, m_lambda, s_uu, s_ui, s_ii);
+    float grad_bi = sum_g - m_lambda * bias[pos];
+    /* The user and item i gradients are sums of m per-negative gradients;
+     * their accumulators take (sum)^2 / m, about what m separate steps would
+     * add, so that the step sizes shrink at the rate they did before. */
+    float eta_u = step_size(mf, &mf->users.accum[u], sq_u / k / (float)m);
+    float eta_i = step_size(mf, &mf->items.accum[pos],
+                            (sq_i + grad_bi * grad_bi) / (k + 1) / (float)m);
+    for (size_t n = 0; n < m; n++) {
+        float *vj = mf->items.factors + (size_t)js[n] * k;
+        float *bj = &bias[js[n]];
+        float sq_j = grad_sq(-g[n], lambda, s_uu, s_uj[n], s_jj[n]);
+        float grad_bj = -g[n] - lambda * *bj;
+        float eta_j = step_size(mf, &mf->items.accum[js[n]], (sq_j + grad_bj * grad_bj) / (k + 1));
+        for (int f = 0; f < k; f++) vj[f] += eta_j * (-g[n] * uf[f] - lambda * vj[f]);
         *bj += eta_j * grad_bj;
     }
+    for (int f = 0; f < k; f++) vi[f] += eta_i * (sum_g * uf[f] - m_lambda * vi[f]);
+    bias[pos] += eta_i * grad_bi;
+    for (int f = 0; f < k; f++) uf[f] += eta_u * grad_u[f];
 }
 
 void sr_mf_observe(sr_mf_t *mf, uint32_t u, uint32_t pos, float weight) {

@@ -151,6 +151,34 @@ static void test_mf_step_raises_pos_over_neg_margin(void **state) {
     sr_mf_destroy(mf);
 }
 
+/* Two negatives in one step: both pairs are scored against the same rows,
+ * the user and the positive item take the sum of the two pairs' gradients,
+ * each negative its own. */
+static void test_mf_step_with_two_negatives_sums_the_pairs_gradients(void **state) {
+    (void)state;
+    sr_mf_t *mf = small_model(false);
+    assert_int_equal(sr_mf_ensure_item(mf, 2, 44), SR_OK);
+    float *v2 = sr_mf_item_row_mut(mf, 2);
+    v2[0] = 0.5f, v2[1] = 0.5f;
+    const uint32_t negs[] = {1, 2};
+    sr_mf_step(mf, 0, 0, negs, 2, 1.0f);
+    /* x_1 = u.(v_i - v_1) = 0, g_1 = 0.5; x_2 = u.(v_i - v_2) = -0.5,
+     * g_2 = 1/(1+e^-0.5) = 0.62245933; G = g_1 + g_2 = 1.12245933
+     * u   += 0.1*(G v_i - g_1 v_1 - g_2 v_2 - 2*0.01 u)
+     *      = (1 + 0.1*(0.56122967 - 0.31122967 - 0.02), 1 + 0.1*(-0.25 - 0.31122967 - 0.02))
+     *      = (1.023, 0.94187703)
+     * v_i += 0.1*(G u - 2*0.01 v_i)  = (0.61124593, 0.11224593)
+     * v_1 += 0.1*(-g_1 u - 0.01 v_1) = (-0.05, 0.4495)
+     * v_2 += 0.1*(-g_2 u - 0.01 v_2) = (0.43725407, 0.43725407)
+     * b_i = 0.1*G = 0.11224593, b_1 = -0.05, b_2 = -0.1*g_2 = -0.06224593 */
+    assert_rows(mf, (float[]){1.023f, 0.94187703f}, (float[]){0.61124593f, 0.11224593f},
+                (float[]){-0.05f, 0.4495f}, 0.11224593f, -0.05f);
+    assert_float_equal(sr_mf_item_row(mf, 2)[0], 0.43725407f, EPS);
+    assert_float_equal(sr_mf_item_row(mf, 2)[1], 0.43725407f, EPS);
+    assert_float_equal(sr_mf_item_bias(mf, 2), -0.06224593f, EPS);
+    sr_mf_destroy(mf);
+}
+
 static void test_mf_negative_equal_to_pos_is_skipped(void **state) {
     (void)state;
     sr_mf_t *mf = small_model(true);
@@ -319,6 +347,7 @@ int main(void) {
         cmocka_unit_test(test_mf_step_matches_hand_computed_bpr_update),
         cmocka_unit_test(test_mf_second_step_matches_hand_computed_with_biases),
         cmocka_unit_test(test_mf_step_weight_scales_the_gradient),
+        cmocka_unit_test(test_mf_step_with_two_negatives_sums_the_pairs_gradients),
         cmocka_unit_test(test_mf_adagrad_step_uses_one_plus_mean_squared_gradient),
         cmocka_unit_test(test_mf_step_raises_pos_over_neg_margin),
         cmocka_unit_test(test_mf_negative_equal_to_pos_is_skipped),
