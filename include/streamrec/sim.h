@@ -61,11 +61,10 @@ void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms)
  * deterministic). Returns how many were written. */
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max);
 
-/* Starts loading what an update of i reads first (its partner ids, the
- * counts a new partner is placed by, N(i)): call for every item an event
- * will touch before updating any of them -- or a few events ahead -- so
- * their cache misses overlap instead of queueing one after the other.
- * Items not (yet) known are ignored. */
+/* Starts loading what an update of i touches (its whole summary and N(i)):
+ * call for every item an event will touch before updating any of them -- or
+ * a few events ahead -- so their cache misses overlap instead of queueing
+ * one after the other. Items not (yet) known are ignored. */
 void sr_sim_prefetch(const sr_sim_t *s, uint32_t i);
 
 /* Starts loading what sr_sim_slots() and sr_sim_neighbours() read of i (its
