@@ -448,6 +448,18 @@ static void check_recall(sr_pipeline_t *p, const sr_event_t *ev) {
     sr_recall_check(p->recall, u, item, discovery);
 }
 
+/* The engine starts loading an event's state (profile, rows, summaries)
+ * while it applies the events before it: each record of a poll is hinted
+ * SR_ENGINE_PREFETCH_AHEAD records ahead of its turn. Decoding it twice is
+ * cheaper than keeping decoded events alive; a record that does not decode
+ * here (an id not registered yet, bad bytes) is simply not hinted. */
+static void hint_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
+    sr_event_t ev;
+    if (!m->err && sr_click_decode(p->decoder, m->payload, m->len, p->framing, &ev, NULL, NULL,
+                                   0) == SR_OK)
+        sr_engine_prefetch(p->engine, &ev);
+}
+
 static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
     /* A failed pipeline applies, dead-letters and commits nothing more: the
      * records from here on are read again after a restart. */
@@ -1728,7 +1740,10 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         }
         size_t n = sr_kafka_in_poll(p->in, msgs, POLL_MAX, timeout);
         backlog = n == POLL_MAX;
+        for (size_t k = 0; k < n && k < SR_ENGINE_PREFETCH_AHEAD; k++) hint_record(p, msgs[k]);
         for (size_t k = 0; k < n; k++) {
+            if (k + SR_ENGINE_PREFETCH_AHEAD < n)
+                hint_record(p, msgs[k + SR_ENGINE_PREFETCH_AHEAD]);
             if (!msgs[k]->err)
                 handle_record(p, msgs[k]);
             else if (msgs[k]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
