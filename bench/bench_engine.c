@@ -7,6 +7,10 @@
  *
  *     decode -> sr_engine_apply -> every --batch events sr_engine_flush
  *
+ * with each event also decoded SR_ENGINE_PREFETCH_AHEAD events earlier and
+ * handed to sr_engine_prefetch(), as the daemon's engine thread does with a
+ * poll's messages.
+ *
  * sr_engine_flush is the dirty-user refresh (recommendations for every user
  * the batch touched, changed neighbour lists, churn outputs); its outbox is
  * counted and dropped. The pass is repeated (--repeat) with a fresh engine
