@@ -51,9 +51,10 @@ size_t sr_intern_count(const sr_intern_t *d);
  *   sr_intern_prefetch_slot   starts loading the table slot of hash h
  *                             (h = sr_hash_bytes(s, len, 0));
  *   sr_intern_guess           the id in the first slot of h's probe whose
- *                             32 hash bits match -- no string compare, so
- *                             only a guess, SR_INTERN_NONE if none -- and
- *                             starts loading its length and string pointer;
+ *                             32 hash bits match, among its first 8 -- no
+ *                             string compare, so only a guess; SR_INTERN_NONE
+ *                             if none -- and starts loading its length and
+ *                             string pointer;
  *   sr_intern_prefetch_str    starts loading id's string bytes. */
 void sr_intern_prefetch_slot(const sr_intern_t *d, uint64_t h);
 uint32_t sr_intern_guess(const sr_intern_t *d, uint64_t h);

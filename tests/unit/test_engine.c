@@ -196,6 +196,44 @@ static void test_engine_same_stream_gives_identical_outputs(void **state) {
     free(stream);
 }
 
+/* sr_engine_prefetch() is a hint: an engine given every event 8 ahead
+ * (and some events it never applies, and bad ones) produces the same
+ * outputs and state as one given none. */
+static void test_engine_prefetch_hints_change_no_output(void **state) {
+    (void)state;
+    enum { N = 3000, BATCH = 100, AHEAD = SR_ENGINE_PREFETCH_AHEAD };
+    stream_event_t *stream = make_stream(N, 7);
+    sr_engine_t *plain = default_engine(), *hinted = default_engine();
+    sr_event_t stray = ev("never-applied", "item-x", SR_EVENT_VIEW, D0);
+    sr_event_t empty_user = ev("", "item-1", SR_EVENT_VIEW, D0);
+    for (size_t k = 0; k < AHEAD; k++) {
+        sr_event_t x = to_event(&stream[k]);
+        sr_engine_prefetch(hinted, &x);
+    }
+    for (size_t start = 0; start < N; start += BATCH) {
+        for (size_t k = start; k < start + BATCH; k++) {
+            if (k + AHEAD < N) {
+                sr_event_t next = to_event(&stream[k + AHEAD]);
+                sr_engine_prefetch(hinted, &next);
+            }
+            if (k % 97 == 0)
+                sr_engine_prefetch(hinted, k % 2 ? &stray : &empty_user);
+            sr_event_t x = to_event(&stream[k]);
+            assert_int_equal(sr_engine_apply(plain, &x, NULL, 0), SR_OK);
+            assert_int_equal(sr_engine_apply(hinted, &x, NULL, 0), SR_OK);
+        }
+        assert_outboxes_equal(flush(plain), flush(hinted));
+    }
+    sr_engine_stats_t sa, sb;
+    sr_engine_stats(plain, &sa);
+    sr_engine_stats(hinted, &sb);
+    assert_memory_equal(&sa, &sb, sizeof sa);
+    assert_int_equal(sr_engine_find_user(hinted, "never-applied", 13), SR_INTERN_NONE);
+    sr_engine_destroy(plain);
+    sr_engine_destroy(hinted);
+    free(stream);
+}
+
 /* The recommend path must filter what the user bought, in the full engine. */
 static void test_engine_recommendations_never_contain_purchases(void **state) {
     (void)state;
@@ -500,6 +538,7 @@ static void test_engine_new_rejects_bad_sim_neighbours(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_same_stream_gives_identical_outputs),
+        cmocka_unit_test(test_engine_prefetch_hints_change_no_output),
         cmocka_unit_test(test_engine_recommendations_never_contain_purchases),
         cmocka_unit_test(test_engine_dirty_user_appears_once_per_flush),
         cmocka_unit_test(test_engine_seq_grows_per_user),

@@ -172,6 +172,37 @@ static void test_intern_hash_is_stable_and_seeded(void **state) {
     assert_true(h1 != sr_hash_bytes("user-1", 6, 1));
 }
 
+/* The prefetch helpers guess the id from the slot alone: right for known
+ * ids, none for most unknown ones, and never a change to the dictionary. */
+static void test_intern_guess_finds_known_ids_and_changes_nothing(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(16);
+    char id[32];
+    for (uint32_t k = 0; k < 1000; k++) {
+        int len = snprintf(id, sizeof id, "user-%u", k);
+        uint32_t got;
+        assert_int_equal(sr_intern_add(d, id, (size_t)len, &got, NULL), SR_OK);
+    }
+    size_t right = 0, unknown_none = 0;
+    for (uint32_t k = 0; k < 2000; k++) {
+        int len = snprintf(id, sizeof id, "user-%u", k);
+        uint64_t h = sr_hash_bytes(id, (size_t)len, 0);
+        sr_intern_prefetch_slot(d, h);
+        uint32_t guess = sr_intern_guess(d, h);
+        if (guess != SR_INTERN_NONE)
+            sr_intern_prefetch_str(d, guess);
+        if (k < 1000)
+            right += guess == k;
+        else
+            unknown_none += guess == SR_INTERN_NONE;
+    }
+    assert_true(right >= 990); /* all but ids at the end of a long probe run */
+    assert_true(unknown_none > 990); /* a 32-bit hash match on an unknown id is rare */
+    assert_int_equal(sr_intern_count(d), 1000);
+    assert_int_equal(sr_intern_find(d, "user-1500", 9), SR_INTERN_NONE);
+    sr_intern_destroy(d);
+}
+
 static void test_intern_destroy_null_is_noop(void **state) {
     (void)state;
     sr_intern_destroy(NULL);
@@ -187,6 +218,7 @@ int main(void) {
         cmocka_unit_test(test_intern_survives_growth_with_all_ids_found),
         cmocka_unit_test(test_intern_odd_bytes_and_utf8_ids),
         cmocka_unit_test(test_intern_hash_is_stable_and_seeded),
+        cmocka_unit_test(test_intern_guess_finds_known_ids_and_changes_nothing),
         cmocka_unit_test(test_intern_destroy_null_is_noop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
