@@ -873,22 +873,37 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
 }
 
 /* The positions the engine state covers and each user's partition, in the
- * checkpoint's terms; *pos_out and the app array are the caller's to free. */
+ * checkpoint's terms; *pos_out is the caller's to free (its topics and the
+ * app array are borrowed). The state covers the partitions processed here
+ * and, until their first assignment, those of the checkpoint it was loaded
+ * from: a checkpoint written before then (the first periodic one, or the
+ * final one of a daemon stopped while it waits for its group) must still
+ * say where they stand, or the next start would read them from the
+ * committed offset and apply what the state already holds a second time. */
 static sr_err_t checkpoint_meta(sr_pipeline_t *p, sr_checkpoint_meta_t *meta,
                                 sr_checkpoint_position_t **pos_out) {
-    sr_checkpoint_position_t *pos = calloc(p->n_positions + 1, sizeof *pos);
+    sr_checkpoint_position_t *pos = calloc(p->n_positions + p->n_ck_positions + 1, sizeof *pos);
     if (!pos)
         return SR_ERR_NOMEM;
-    for (size_t k = 0; k < p->n_positions; k++) {
-        pos[k].topic = p->positions[k].topic;
-        pos[k].partition = p->positions[k].partition;
-        pos[k].next_offset = p->positions[k].next;
+    size_t n = 0;
+    for (size_t k = 0; k < p->n_positions; k++, n++) {
+        pos[n].topic = p->positions[k].topic;
+        pos[n].partition = p->positions[k].partition;
+        pos[n].next_offset = p->positions[k].next;
+    }
+    for (size_t k = 0; k < p->n_ck_positions; k++) {
+        const position_t *ck = &p->ck_positions[k];
+        if (find_position(p, ck->topic, ck->partition))
+            continue;
+        pos[n].topic = ck->topic;
+        pos[n].partition = ck->partition;
+        pos[n++].next_offset = ck->next;
     }
     size_t users = sr_engine_user_slots(p->engine);
     if (users > p->user_partition_cap)
         users = p->user_partition_cap;
     *pos_out = pos;
-    *meta = (sr_checkpoint_meta_t){.positions = pos, .n_positions = p->n_positions,
+    *meta = (sr_checkpoint_meta_t){.positions = pos, .n_positions = n,
                                    .app = p->user_partition,
                                    .app_len = users * sizeof *p->user_partition};
     return SR_OK;

@@ -22,6 +22,7 @@
 
 #include "app/pipeline.h"
 #include "streamrec/avro_codec.h"
+#include "streamrec/checkpoint.h"
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
 #include "streamrec/kafka_in.h"
@@ -198,6 +199,8 @@ static bool saw_everything(const sr_pipeline_stats_t *s) {
 }
 
 static bool saw_three(const sr_pipeline_stats_t *s) { return s->records_in >= 3; }
+
+static bool saw_all_valid(const sr_pipeline_stats_t *s) { return s->events_applied >= VALID; }
 
 static redisReply *redis_cmd(redisContext *c, const char *fmt, const char *arg) {
     redisReply *reply = redisCommand(c, fmt, arg);
@@ -482,6 +485,73 @@ static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Sums the next offsets of the newest checkpoint in dir; *n_out: how many
+ * positions it holds. */
+static int64_t newest_checkpoint_positions(const char *dir, size_t *n_out, uint64_t *events) {
+    sr_checkpoint_config_t ccfg;
+    sr_checkpoint_config_defaults(&ccfg);
+    ccfg.dir = dir;
+    sr_checkpoint_t *c = NULL;
+    char errstr[512];
+    if (sr_checkpoint_load_latest(&ccfg, NULL, NULL, NULL, &c, errstr, sizeof errstr) != SR_OK ||
+        !c)
+        fail_msg("no checkpoint in %s: %s", dir, errstr);
+    const sr_checkpoint_info_t *info = sr_checkpoint_info(c);
+    int64_t sum = 0;
+    for (size_t k = 0; k < info->n_positions; k++) sum += info->positions[k].next_offset;
+    *n_out = info->n_positions;
+    sr_engine_stats_t st;
+    sr_engine_stats(sr_checkpoint_engine(c), &st);
+    *events = st.events;
+    sr_checkpoint_destroy(c);
+    return sum;
+}
+
+/* A restarted daemon writes checkpoints before its group has assigned it
+ * anything (the first periodic one; the final one if it is stopped while
+ * it waits). Its state still covers the loaded checkpoint's positions, and
+ * those checkpoints must say so: written without positions, the next start
+ * read the input from the committed offset -- from the start in a new
+ * group -- and applied every event a second time on top of the state. */
+static void test_checkpoint_before_the_assignment_keeps_the_restored_positions(void **state) {
+    fixture_t *f = *state;
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
+                     SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    produce_input(f, 0, USERS, VIEWS_PER_USER, false);
+    sr_pipeline_stats_t st;
+    run_until(f, saw_all_valid, TIMEOUT_S, &st);
+    assert_int_equal(st.events_applied, VALID);
+    size_t n_positions;
+    uint64_t events;
+    assert_int_equal(newest_checkpoint_positions(dir, &n_positions, &events), VALID);
+    assert_int_equal(n_positions, 2);
+    assert_int_equal(events, VALID);
+
+    /* The group's next join takes seconds on the mock: the periodic
+     * checkpoint (after 1 s) and the final one both come before it. */
+    runner_t r;
+    start_pipeline(f, &r);
+    double start = now_s();
+    do {
+        sleep_ms(20);
+        sr_pipeline_stats(r.p, &st);
+        if (st.partitions > 0)
+            fail_msg("assigned before the first checkpoint: the test needs the mock's join delay");
+    } while (st.checkpoints_written < 1 && now_s() - start < TIMEOUT_S);
+    stop_pipeline(&r, &st);
+    assert_true(st.checkpoints_written >= 2);
+    assert_int_equal(newest_checkpoint_positions(dir, &n_positions, &events), VALID);
+    assert_int_equal(n_positions, 2);
+    assert_int_equal(events, VALID);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
@@ -490,6 +560,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_on_stop_and_restart_from_it, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checkpoint_before_the_assignment_keeps_the_restored_positions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
