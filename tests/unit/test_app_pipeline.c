@@ -552,6 +552,66 @@ static void test_checkpoint_before_the_assignment_keeps_the_restored_positions(v
     assert_int_equal(system(cmd), 0);
 }
 
+/* The group's committed offsets of clicks [0,1], summed; -1 if any is unset. */
+static int64_t committed_sum(fixture_t *f) {
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", sr_kafka_mock_bootstrap(f->mock), errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "group.id", f->cfg.io.input_group_id, errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK)
+        fail_msg("%s", errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, "clicks", 0);
+    rd_kafka_topic_partition_list_add(parts, "clicks", 1);
+    assert_int_equal(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t sum = 0;
+    for (int k = 0; k < parts->cnt; k++)
+        sum = sum < 0 || parts->elems[k].offset < 0 ? -1 : sum + parts->elems[k].offset;
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+/* With checkpoints, Kafka's committed offsets are the newest checkpoint's
+ * positions, not every acknowledged batch's: a start that finds no
+ * checkpoint position reads from the committed offset, which must not be
+ * past what the state it loads has seen. Committed after each batch, a
+ * daemon killed before its first checkpoint came back with an empty state
+ * past the events it had applied. */
+static void test_checkpoints_commit_only_what_a_checkpoint_covers(void **state) {
+    fixture_t *f = *state;
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
+                     SR_OK);
+    /* no periodic checkpoint while the test runs: only the final one */
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "3600", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    produce_input(f, 0, USERS, VIEWS_PER_USER, false);
+    runner_t r;
+    start_pipeline(f, &r);
+    sr_pipeline_stats_t st;
+    double start = now_s();
+    do {
+        sleep_ms(50);
+        sr_pipeline_stats(r.p, &st);
+    } while (st.events_applied < VALID && now_s() - start < TIMEOUT_S);
+    assert_int_equal(st.events_applied, VALID);
+    sleep_ms(2500); /* auto.commit.interval.ms is 1000: a stored offset would be committed */
+    assert_int_equal(st.checkpoints_written, 0);
+    assert_int_equal(committed_sum(f), -1);
+    stop_pipeline(&r, &st);
+    assert_int_equal(st.checkpoints_written, 1); /* the final one, and its positions committed */
+    assert_int_equal(committed_sum(f), VALID);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
@@ -562,6 +622,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_checkpoint_before_the_assignment_keeps_the_restored_positions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_commit_only_what_a_checkpoint_covers,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
