@@ -247,7 +247,16 @@ sr_err_t sr_engine_save(const sr_engine_t *e, sr_write_fn *write, void *opaque,
 sr_err_t sr_engine_load(const sr_engine_config_t *cfg, sr_read_fn *read, void *opaque,
                         sr_engine_t **out, char *errstr, size_t errstr_size);
 
-/* The digest sr_engine_save() would return, without writing anything. */
+/* The digest sr_engine_save() would return, without writing anything.
+ *
+ * Right after a flush it depends on the events applied and their order,
+ * not on where batches closed: the dirty sets and undrained churn outputs
+ * are empty then, and every item's published-list signature equals the
+ * signature of its current neighbour list (a list changes only through a
+ * co-occurrence, which marks the item dirty, so the flush that follows
+ * records it). Two runs over the same events, batched differently, thus
+ * end with equal digests (test_engine_state pins this). Mid-batch, the open
+ * batch is part of the state and of the digest. */
 uint64_t sr_engine_digest(const sr_engine_t *e);
 
 #endif

@@ -57,8 +57,9 @@ static void render_lag(sr_prom_buf_t *b, sr_pipeline_t *p) {
         sr_prom_sample_u64(b, "streamrec_consumer_lag_offsets", l, 2, (uint64_t)lag[i].offsets);
     }
     sr_prom_family(b, "streamrec_consumer_lag_stored_offsets", SR_PROM_GAUGE,
-                   "records in the input partition after the offset stored once the sinks "
-                   "acknowledged (the next commit); leads the committed lag by up to "
+                   "records in the input partition after the offset stored for the next "
+                   "commit: once the sinks acknowledged it, with checkpoint.dir once a "
+                   "checkpoint covers it; leads the committed lag by up to "
                    "auto.commit.interval.ms");
     for (size_t i = 0; i < n; i++) {
         if (lag[i].stored_offsets < 0)

@@ -144,6 +144,9 @@ struct sr_pipeline {
     int64_t ckpt_started_ms;
     bool sims_flush_all;         /* the next batch takes every held-back neighbour list */
     uint64_t ckpt_records_in;    /* records_in at the last periodic checkpoint */
+    bool ckpt_assigned;          /* partitions assigned since the last checkpoint */
+    position_t *ckpt_covers;     /* the positions of the forked checkpoint, stored once it is in place */
+    size_t n_ckpt_covers;
     _Atomic uint64_t checkpoints_written, checkpoint_errors;
     _Atomic int64_t checkpoint_last_wall_ms, checkpoint_last_write_ms, checkpoint_max_pause_ns;
 
@@ -748,8 +751,9 @@ static void store_acked(sr_pipeline_t *p) {
     while (b) {
         batch_t *next = b->next;
         for (size_t k = 0; k < b->n_offsets && !failed; k++) {
-            sr_kafka_in_store(p->in, b->offsets[k].topic, b->offsets[k].partition,
-                              b->offsets[k].next);
+            if (!p->ckpt_on) /* with checkpoints, a checkpoint stores them (see there) */
+                sr_kafka_in_store(p->in, b->offsets[k].topic, b->offsets[k].partition,
+                                  b->offsets[k].next);
             if (set_position(p, b->offsets[k].topic, b->offsets[k].partition,
                              b->offsets[k].next) != SR_OK)
                 fail(p, "%s", "out of memory tracking input positions");
@@ -789,7 +793,55 @@ static void drain(sr_pipeline_t *p) {
  * state (checkpoint.h: no allocation, write(2) only) while the engine goes
  * on; the engine pauses for the drain and the fork only. The app data of a
  * checkpoint is the input partition of each user (int32 per dense user id),
- * which the partition handoff needs. */
+ * which the partition handoff needs.
+ *
+ * With checkpoints, the offsets committed to Kafka are the positions of the
+ * newest checkpoint in place, stored once its file is renamed -- not those
+ * of every acknowledged batch. A start that finds no checkpoint position
+ * for a partition reads it from the committed offset, and that must be
+ * where the loaded state's knowledge of the partition ends: committing past
+ * the newest checkpoint (as auto-commit after each batch did) made a daemon
+ * killed before its first checkpoint restart with an empty state at an
+ * offset past the events it had applied, which were then lost to the
+ * model. The committed lag now trails by up to checkpoint.interval.s. For
+ * the same reason a checkpoint follows every assignment even when no
+ * record was read: restored users and positions change what the state
+ * covers, and the restored positions get committed. */
+
+static void clear_covers(sr_pipeline_t *p) {
+    for (size_t k = 0; k < p->n_ckpt_covers; k++) free(p->ckpt_covers[k].topic);
+    free(p->ckpt_covers);
+    p->ckpt_covers = NULL;
+    p->n_ckpt_covers = 0;
+}
+
+/* Keeps a copy of a forked checkpoint's positions: by the time the file is
+ * in place, partitions may have moved on or been given up. */
+static sr_err_t remember_covers(sr_pipeline_t *p, const sr_checkpoint_meta_t *meta) {
+    clear_covers(p);
+    if (meta->n_positions == 0)
+        return SR_OK;
+    if (!(p->ckpt_covers = calloc(meta->n_positions, sizeof *p->ckpt_covers)))
+        return SR_ERR_NOMEM;
+    for (size_t k = 0; k < meta->n_positions; k++, p->n_ckpt_covers++) {
+        position_t *c = &p->ckpt_covers[k];
+        if (!(c->topic = strdup(meta->positions[k].topic)))
+            return SR_ERR_NOMEM;
+        c->partition = meta->positions[k].partition;
+        c->next = meta->positions[k].next_offset;
+    }
+    return SR_OK;
+}
+
+/* A checkpoint is in place: its positions become the next commit. A
+ * partition given up meanwhile is skipped by kafka_in (a stale store). */
+static void store_covered(sr_pipeline_t *p, const char *topic, int32_t partition, int64_t next) {
+    if (p->in && sr_kafka_in_store(p->in, topic, partition, next) != SR_OK) {
+        sr_log_ctx_t ctx = {.component = "checkpoint", .topic = topic, .partition = partition,
+                            .offset = next};
+        sr_log(SR_LOG_WARN, &ctx, "cannot store the checkpoint's offset for the next commit");
+    }
+}
 
 static void log_skipped_checkpoint(void *opaque, const char *path, sr_err_t err,
                                    const char *reason) {
@@ -863,6 +915,7 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
     sr_log_ctx_t ctx = SR_LOG_CTX("checkpoint");
     if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         sr_checkpoint_abort(&p->ckpt_file);
+        clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not written: the writer %s (the previous one stays)",
                r < 0 ? "could not be waited for" : !WIFEXITED(status) ? "was killed" : "failed");
@@ -871,11 +924,16 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
     if (sr_checkpoint_commit(&p->ckpt_cfg, &p->ckpt_file, errstr, sizeof errstr) != SR_OK &&
         !p->ckpt_file.committed) {
         sr_checkpoint_abort(&p->ckpt_file);
+        clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
         ctx.error = errstr;
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not written (the previous one stays)");
         return;
     }
+    for (size_t k = 0; k < p->n_ckpt_covers; k++)
+        store_covered(p, p->ckpt_covers[k].topic, p->ckpt_covers[k].partition,
+                      p->ckpt_covers[k].next);
+    clear_covers(p);
     int64_t took = sr_clock_mono_ms() - p->ckpt_started_ms;
     atomic_fetch_add(&p->checkpoints_written, 1);
     atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
@@ -885,22 +943,37 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
 }
 
 /* The positions the engine state covers and each user's partition, in the
- * checkpoint's terms; *pos_out and the app array are the caller's to free. */
+ * checkpoint's terms; *pos_out is the caller's to free (its topics and the
+ * app array are borrowed). The state covers the partitions processed here
+ * and, until their first assignment, those of the checkpoint it was loaded
+ * from: a checkpoint written before then (the first periodic one, or the
+ * final one of a daemon stopped while it waits for its group) must still
+ * say where they stand, or the next start would read them from the
+ * committed offset and apply what the state already holds a second time. */
 static sr_err_t checkpoint_meta(sr_pipeline_t *p, sr_checkpoint_meta_t *meta,
                                 sr_checkpoint_position_t **pos_out) {
-    sr_checkpoint_position_t *pos = calloc(p->n_positions + 1, sizeof *pos);
+    sr_checkpoint_position_t *pos = calloc(p->n_positions + p->n_ck_positions + 1, sizeof *pos);
     if (!pos)
         return SR_ERR_NOMEM;
-    for (size_t k = 0; k < p->n_positions; k++) {
-        pos[k].topic = p->positions[k].topic;
-        pos[k].partition = p->positions[k].partition;
-        pos[k].next_offset = p->positions[k].next;
+    size_t n = 0;
+    for (size_t k = 0; k < p->n_positions; k++, n++) {
+        pos[n].topic = p->positions[k].topic;
+        pos[n].partition = p->positions[k].partition;
+        pos[n].next_offset = p->positions[k].next;
+    }
+    for (size_t k = 0; k < p->n_ck_positions; k++) {
+        const position_t *ck = &p->ck_positions[k];
+        if (find_position(p, ck->topic, ck->partition))
+            continue;
+        pos[n].topic = ck->topic;
+        pos[n].partition = ck->partition;
+        pos[n++].next_offset = ck->next;
     }
     size_t users = sr_engine_user_slots(p->engine);
     if (users > p->user_partition_cap)
         users = p->user_partition_cap;
     *pos_out = pos;
-    *meta = (sr_checkpoint_meta_t){.positions = pos, .n_positions = p->n_positions,
+    *meta = (sr_checkpoint_meta_t){.positions = pos, .n_positions = n,
                                    .app = p->user_partition,
                                    .app_len = users * sizeof *p->user_partition};
     return SR_OK;
@@ -934,6 +1007,9 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
             atomic_fetch_add(&p->checkpoint_errors, 1);
             sr_log(SR_LOG_ERROR, &ctx, "checkpoint not written (the previous one stays)");
         } else {
+            for (size_t k = 0; k < meta.n_positions; k++)
+                store_covered(p, meta.positions[k].topic, meta.positions[k].partition,
+                              meta.positions[k].next_offset);
             atomic_fetch_add(&p->checkpoints_written, 1);
             atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
             sr_log(SR_LOG_INFO, &SR_LOG_CTX("checkpoint"), "checkpoint %s written in %lld ms",
@@ -942,7 +1018,14 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
         free(pos);
         return;
     }
+    if (remember_covers(p, &meta) != SR_OK) {
+        clear_covers(p);
+        free(pos);
+        fail(p, "%s", "out of memory writing a checkpoint");
+        return;
+    }
     if (sr_checkpoint_begin(&p->ckpt_cfg, &p->ckpt_file, errstr, sizeof errstr) != SR_OK) {
+        clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
         free(pos);
@@ -965,6 +1048,7 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
     free(pos);
     if (child < 0) {
         sr_checkpoint_abort(&p->ckpt_file);
+        clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
         snprintf(errstr, sizeof errstr, "fork: %s", strerror(errno));
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
@@ -982,11 +1066,14 @@ static void maybe_checkpoint(sr_pipeline_t *p) {
     reap_checkpoint(p, false);
     int64_t now = sr_clock_mono_ms();
     if (!p->ckpt_child && now >= p->ckpt_next_ms) {
-        /* nothing read since the last one: it would say the same */
+        /* nothing read and nothing assigned since the last one: it would
+         * say the same */
         uint64_t read = atomic_load(&p->records_in);
-        if (read != p->ckpt_records_in || atomic_load(&p->checkpoints_written) == 0) {
+        if (read != p->ckpt_records_in || p->ckpt_assigned ||
+            atomic_load(&p->checkpoints_written) == 0) {
             take_checkpoint(p, false);
             p->ckpt_records_in = read;
+            p->ckpt_assigned = false;
         }
         p->ckpt_next_ms = now + (int64_t)p->cfg->io.checkpoint_interval_s * 1000;
     }
@@ -1346,6 +1433,8 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
         forget_unassigned(p, parts);
     if ((p->handoff || p->n_ck_positions > 0) && !atomic_load(&p->failed))
         restore_users(p, parts);
+    if (parts->cnt > 0)
+        p->ckpt_assigned = true;
     if (atomic_load(&p->users_restored) > restored)
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "restored %llu users from %s",
                (unsigned long long)(atomic_load(&p->users_restored) - restored),
@@ -1946,6 +2035,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);
     free(p->positions);
     free_positions(p->ck_positions, p->n_ck_positions);
+    clear_covers(p);
     sr_kafka_out_destroy(p->out);
     sr_redis_sink_destroy(p->redis);
     sr_recall_destroy(p->recall);

@@ -22,6 +22,7 @@
 
 #include "app/pipeline.h"
 #include "streamrec/avro_codec.h"
+#include "streamrec/checkpoint.h"
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
 #include "streamrec/kafka_in.h"
@@ -198,6 +199,8 @@ static bool saw_everything(const sr_pipeline_stats_t *s) {
 }
 
 static bool saw_three(const sr_pipeline_stats_t *s) { return s->records_in >= 3; }
+
+static bool saw_all_valid(const sr_pipeline_stats_t *s) { return s->events_applied >= VALID; }
 
 static redisReply *redis_cmd(redisContext *c, const char *fmt, const char *arg) {
     redisReply *reply = redisCommand(c, fmt, arg);
@@ -482,6 +485,137 @@ static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Sums the next offsets of the newest checkpoint in dir; *n_out: how many
+ * positions it holds. */
+static int64_t newest_checkpoint_positions(const char *dir, size_t *n_out, uint64_t *events) {
+    sr_checkpoint_config_t ccfg;
+    sr_checkpoint_config_defaults(&ccfg);
+    ccfg.dir = dir;
+    sr_checkpoint_t *c = NULL;
+    char errstr[512];
+    if (sr_checkpoint_load_latest(&ccfg, NULL, NULL, NULL, &c, errstr, sizeof errstr) != SR_OK ||
+        !c)
+        fail_msg("no checkpoint in %s: %s", dir, errstr);
+    const sr_checkpoint_info_t *info = sr_checkpoint_info(c);
+    int64_t sum = 0;
+    for (size_t k = 0; k < info->n_positions; k++) sum += info->positions[k].next_offset;
+    *n_out = info->n_positions;
+    sr_engine_stats_t st;
+    sr_engine_stats(sr_checkpoint_engine(c), &st);
+    *events = st.events;
+    sr_checkpoint_destroy(c);
+    return sum;
+}
+
+/* A restarted daemon writes checkpoints before its group has assigned it
+ * anything (the first periodic one; the final one if it is stopped while
+ * it waits). Its state still covers the loaded checkpoint's positions, and
+ * those checkpoints must say so: written without positions, the next start
+ * read the input from the committed offset -- from the start in a new
+ * group -- and applied every event a second time on top of the state. */
+static void test_checkpoint_before_the_assignment_keeps_the_restored_positions(void **state) {
+    fixture_t *f = *state;
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
+                     SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    produce_input(f, 0, USERS, VIEWS_PER_USER, false);
+    sr_pipeline_stats_t st;
+    run_until(f, saw_all_valid, TIMEOUT_S, &st);
+    assert_int_equal(st.events_applied, VALID);
+    size_t n_positions;
+    uint64_t events;
+    assert_int_equal(newest_checkpoint_positions(dir, &n_positions, &events), VALID);
+    assert_int_equal(n_positions, 2);
+    assert_int_equal(events, VALID);
+
+    /* The group's next join takes seconds on the mock: the periodic
+     * checkpoint (after 1 s) and the final one both come before it. */
+    runner_t r;
+    start_pipeline(f, &r);
+    double start = now_s();
+    bool assigned = false;
+    do {
+        sleep_ms(20);
+        sr_pipeline_stats(r.p, &st);
+        assigned |= st.partitions > 0;
+    } while (!assigned && st.checkpoints_written < 1 && now_s() - start < TIMEOUT_S);
+    stop_pipeline(&r, &st); /* before any assertion: a failed one leaves no thread behind */
+    if (assigned)
+        fail_msg("assigned before the first checkpoint: the test needs the mock's join delay");
+    assert_true(st.checkpoints_written >= 2);
+    assert_int_equal(newest_checkpoint_positions(dir, &n_positions, &events), VALID);
+    assert_int_equal(n_positions, 2);
+    assert_int_equal(events, VALID);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The group's committed offsets of clicks [0,1], summed; -1 if any is unset. */
+static int64_t committed_sum(fixture_t *f) {
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", sr_kafka_mock_bootstrap(f->mock), errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "group.id", f->cfg.io.input_group_id, errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK)
+        fail_msg("%s", errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, "clicks", 0);
+    rd_kafka_topic_partition_list_add(parts, "clicks", 1);
+    assert_int_equal(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t sum = 0;
+    for (int k = 0; k < parts->cnt; k++)
+        sum = sum < 0 || parts->elems[k].offset < 0 ? -1 : sum + parts->elems[k].offset;
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+/* With checkpoints, Kafka's committed offsets are the newest checkpoint's
+ * positions, not every acknowledged batch's: a start that finds no
+ * checkpoint position reads from the committed offset, which must not be
+ * past what the state it loads has seen. Committed after each batch, a
+ * daemon killed before its first checkpoint came back with an empty state
+ * past the events it had applied. */
+static void test_checkpoints_commit_only_what_a_checkpoint_covers(void **state) {
+    fixture_t *f = *state;
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
+                     SR_OK);
+    /* no periodic checkpoint while the test runs: only the final one */
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "3600", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    produce_input(f, 0, USERS, VIEWS_PER_USER, false);
+    runner_t r;
+    start_pipeline(f, &r);
+    sr_pipeline_stats_t st;
+    double start = now_s();
+    do {
+        sleep_ms(50);
+        sr_pipeline_stats(r.p, &st);
+    } while (st.events_applied < VALID && now_s() - start < TIMEOUT_S);
+    sleep_ms(2500); /* auto.commit.interval.ms is 1000: a stored offset would be committed */
+    int64_t committed_while_running = committed_sum(f);
+    sr_pipeline_stats_t running = st;
+    stop_pipeline(&r, &st); /* before any assertion: a failed one leaves no thread behind */
+    assert_int_equal(running.events_applied, VALID);
+    assert_int_equal(running.checkpoints_written, 0);
+    assert_int_equal(committed_while_running, -1);
+    assert_int_equal(st.checkpoints_written, 1); /* the final one, and its positions committed */
+    assert_int_equal(committed_sum(f), VALID);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
@@ -490,6 +624,10 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_on_stop_and_restart_from_it, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checkpoint_before_the_assignment_keeps_the_restored_positions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_commit_only_what_a_checkpoint_covers,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
