@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
     synth.users = 50000;
     synth.items = 20000;
     synth.days = 4;
-    synth.sessions_per_day = 5;
+    synth.sessions_per_day = 10; /* a stream that outlasts the window at 300k events/s */
     sr_cli_config_args_t conf_args = {0};
     char errstr[1024];
     int opt;
@@ -229,7 +229,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_e2e: %s\n", errstr);
         goto done;
     }
-    sr_kafka_kv_t gen_props[] = {{"linger.ms", "2"}}; /* as demo's generator */
+    /* librdkafka's mock broker answers a fetch with one record batch per
+     * partition: the consumer's ceiling is batch size / fetch round trip.
+     * With the demo's linger.ms=2 it capped near 125k events/s at 150k
+     * offered; 10 ms batches lift it (and add up to 10 ms to freshness). */
+    sr_kafka_kv_t gen_props[] = {{"linger.ms", "10"}};
     sr_producer_config_t pcfg = {.bootstrap = sr_embedded_bootstrap(embedded),
                                  .props = gen_props, .n_props = 1,
                                  .topic = sr_embedded_input_topic(embedded),
