@@ -462,9 +462,11 @@ static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
         sleep_ms(100);
         sr_pipeline_stats(r.p, &st);
     } while ((st.events_applied < VALID || st.checkpoints_written < 2) && now_s() - start < TIMEOUT_S);
+    uint64_t forked = st.checkpoints_written;
+    assert_true(forked >= 2); /* periodic ones, written by a forked child */
     stop_pipeline(&r, &st);
     assert_int_equal(st.events_applied, VALID);
-    assert_true(st.checkpoints_written >= 3); /* periodic (forked) ones and the final one */
+    assert_true(st.checkpoints_written > forked); /* and the final one on the stop */
     assert_int_equal(st.checkpoint_errors, 0);
     assert_true(st.checkpoint_max_pause_ns > 0);
     int files = 0;
