@@ -143,8 +143,10 @@ struct sr_pipeline {
     sr_checkpoint_file_t ckpt_file;
     int64_t ckpt_started_ms;
     bool sims_flush_all;         /* the next batch takes every held-back neighbour list */
-    uint64_t ckpt_records_in;    /* records_in at the last periodic checkpoint */
-    bool ckpt_assigned;          /* partitions assigned since the last checkpoint */
+    /* records_in and assignments (of one partition or more) the newest
+     * checkpoint in place covers, and those of the one being written */
+    uint64_t ckpt_records_in, ckpt_assignments, assignments;
+    uint64_t ckpt_pending_records_in, ckpt_pending_assignments;
     position_t *ckpt_covers;     /* the positions of the forked checkpoint, stored once it is in place */
     size_t n_ckpt_covers;
     _Atomic uint64_t checkpoints_written, checkpoint_errors;
@@ -922,6 +924,8 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
         store_covered(p, p->ckpt_covers[k].topic, p->ckpt_covers[k].partition,
                       p->ckpt_covers[k].next);
     clear_covers(p);
+    p->ckpt_records_in = p->ckpt_pending_records_in;
+    p->ckpt_assignments = p->ckpt_pending_assignments;
     int64_t took = sr_clock_mono_ms() - p->ckpt_started_ms;
     atomic_fetch_add(&p->checkpoints_written, 1);
     atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
@@ -972,6 +976,8 @@ static sr_err_t checkpoint_meta(sr_pipeline_t *p, sr_checkpoint_meta_t *meta,
 static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
     reap_checkpoint(p, true); /* one at a time */
     int64_t start_ns = sr_clock_mono_ns();
+    p->ckpt_pending_records_in = atomic_load(&p->records_in);
+    p->ckpt_pending_assignments = p->assignments;
     p->sims_flush_all = true; /* held-back neighbour lists go with this batch */
     if (!p->open && sr_sim_throttle_pending(p->sim_throttle) > 0 && (p->open = batch_new()))
         p->open_since_ms = sr_clock_mono_ms();
@@ -998,6 +1004,8 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
             for (size_t k = 0; k < meta.n_positions; k++)
                 store_covered(p, meta.positions[k].topic, meta.positions[k].partition,
                               meta.positions[k].next_offset);
+            p->ckpt_records_in = p->ckpt_pending_records_in;
+            p->ckpt_assignments = p->ckpt_pending_assignments;
             atomic_fetch_add(&p->checkpoints_written, 1);
             atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
             sr_log(SR_LOG_INFO, &SR_LOG_CTX("checkpoint"), "checkpoint %s written in %lld ms",
@@ -1054,15 +1062,12 @@ static void maybe_checkpoint(sr_pipeline_t *p) {
     reap_checkpoint(p, false);
     int64_t now = sr_clock_mono_ms();
     if (!p->ckpt_child && now >= p->ckpt_next_ms) {
-        /* nothing read and nothing assigned since the last one: it would
-         * say the same */
-        uint64_t read = atomic_load(&p->records_in);
-        if (read != p->ckpt_records_in || p->ckpt_assigned ||
-            atomic_load(&p->checkpoints_written) == 0) {
+        /* Nothing read and nothing assigned since the newest checkpoint in
+         * place: another would say the same. A failed one is tried again at
+         * the next interval, idle input or not. */
+        if (atomic_load(&p->records_in) != p->ckpt_records_in ||
+            p->assignments != p->ckpt_assignments || atomic_load(&p->checkpoints_written) == 0)
             take_checkpoint(p, false);
-            p->ckpt_records_in = read;
-            p->ckpt_assigned = false;
-        }
         p->ckpt_next_ms = now + (int64_t)p->cfg->io.checkpoint_interval_s * 1000;
     }
 }
@@ -1422,7 +1427,7 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
     if ((p->handoff || p->n_ck_positions > 0) && !atomic_load(&p->failed))
         restore_users(p, parts);
     if (parts->cnt > 0)
-        p->ckpt_assigned = true;
+        p->assignments++;
     if (atomic_load(&p->users_restored) > restored)
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "restored %llu users from %s",
                (unsigned long long)(atomic_load(&p->users_restored) - restored),
