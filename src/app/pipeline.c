@@ -3,6 +3,7 @@
 #include "sim_throttle.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -140,6 +141,7 @@ struct sr_pipeline {
     bool ck_first_assignment;    /* loaded from a checkpoint, not yet assigned */
     int64_t ckpt_next_ms;        /* monotonic time of the next periodic checkpoint */
     pid_t ckpt_child;            /* the forked writer, 0 when none runs */
+    int ckpt_result_fd;          /* the writer's result pipe (read end), -1 when none */
     sr_checkpoint_file_t ckpt_file;
     int64_t ckpt_started_ms;
     bool sims_flush_all;         /* the next batch takes every held-back neighbour list */
@@ -901,9 +903,18 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
     if (r == 0)
         return;
     p->ckpt_child = 0;
+    /* The writer's own report, not its exit status, says whether the file is
+     * complete: a tool around the process may change the status (valgrind's
+     * leak check at the child's exit sees the parent's other threads' memory
+     * as lost, and exits 99 after a good write). The child has exited, so
+     * the byte is there or the pipe is at its end. */
+    uint8_t result = 1;
+    bool reported = r > 0 && read(p->ckpt_result_fd, &result, 1) == 1 && result == 0;
+    close(p->ckpt_result_fd);
+    p->ckpt_result_fd = -1;
     char errstr[512];
     sr_log_ctx_t ctx = SR_LOG_CTX("checkpoint");
-    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!reported) {
         sr_checkpoint_abort(&p->ckpt_file);
         clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
@@ -1027,6 +1038,16 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
         free(pos);
         return;
     }
+    int result_pipe[2];
+    if (pipe2(result_pipe, O_CLOEXEC) != 0) {
+        snprintf(errstr, sizeof errstr, "pipe: %s", strerror(errno));
+        sr_checkpoint_abort(&p->ckpt_file);
+        clear_covers(p);
+        atomic_fetch_add(&p->checkpoint_errors, 1);
+        sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
+        free(pos);
+        return;
+    }
     pid_t child = fork();
     if (child == 0) {
         /* The child of a threaded process: write(2) and _exit only. */
@@ -1039,10 +1060,15 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
             ignored = write(2, "\n", 1);
             (void)ignored;
         }
-        _exit(err == SR_OK ? 0 : 1);
+        uint8_t result = err == SR_OK ? 0 : 1;
+        ssize_t ignored = write(result_pipe[1], &result, 1);
+        (void)ignored;
+        _exit(result);
     }
     free(pos);
+    close(result_pipe[1]);
     if (child < 0) {
+        close(result_pipe[0]);
         sr_checkpoint_abort(&p->ckpt_file);
         clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
@@ -1050,6 +1076,7 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
         return;
     }
+    p->ckpt_result_fd = result_pipe[0];
     p->ckpt_child = child;
     int64_t pause_ns = sr_clock_mono_ns() - start_ns;
     if (pause_ns > atomic_load(&p->checkpoint_max_pause_ns))
@@ -1656,6 +1683,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         return NULL;
     }
     p->cfg = cfg;
+    p->ckpt_result_fd = -1;
     sr_hist_init(&p->freshness);
     metrics_init(&p->metrics);
     sr_kafka_stats_slot_init(&p->consumer_stats);
