@@ -3,6 +3,7 @@
 #include "sim_throttle.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -140,11 +141,14 @@ struct sr_pipeline {
     bool ck_first_assignment;    /* loaded from a checkpoint, not yet assigned */
     int64_t ckpt_next_ms;        /* monotonic time of the next periodic checkpoint */
     pid_t ckpt_child;            /* the forked writer, 0 when none runs */
+    int ckpt_result_fd;          /* the writer's result pipe (read end), -1 when none */
     sr_checkpoint_file_t ckpt_file;
     int64_t ckpt_started_ms;
     bool sims_flush_all;         /* the next batch takes every held-back neighbour list */
-    uint64_t ckpt_records_in;    /* records_in at the last periodic checkpoint */
-    bool ckpt_assigned;          /* partitions assigned since the last checkpoint */
+    /* records_in and assignments (of one partition or more) the newest
+     * checkpoint in place covers, and those of the one being written */
+    uint64_t ckpt_records_in, ckpt_assignments, assignments;
+    uint64_t ckpt_pending_records_in, ckpt_pending_assignments;
     position_t *ckpt_covers;     /* the positions of the forked checkpoint, stored once it is in place */
     size_t n_ckpt_covers;
     _Atomic uint64_t checkpoints_written, checkpoint_errors;
@@ -911,9 +915,18 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
     if (r == 0)
         return;
     p->ckpt_child = 0;
+    /* The writer's own report, not its exit status, says whether the file is
+     * complete: a tool around the process may change the status (valgrind's
+     * leak check at the child's exit sees the parent's other threads' memory
+     * as lost, and exits 99 after a good write). The child has exited, so
+     * the byte is there or the pipe is at its end. */
+    uint8_t result = 1;
+    bool reported = r > 0 && read(p->ckpt_result_fd, &result, 1) == 1 && result == 0;
+    close(p->ckpt_result_fd);
+    p->ckpt_result_fd = -1;
     char errstr[512];
     sr_log_ctx_t ctx = SR_LOG_CTX("checkpoint");
-    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!reported) {
         sr_checkpoint_abort(&p->ckpt_file);
         clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
@@ -934,6 +947,8 @@ static void reap_checkpoint(sr_pipeline_t *p, bool wait) {
         store_covered(p, p->ckpt_covers[k].topic, p->ckpt_covers[k].partition,
                       p->ckpt_covers[k].next);
     clear_covers(p);
+    p->ckpt_records_in = p->ckpt_pending_records_in;
+    p->ckpt_assignments = p->ckpt_pending_assignments;
     int64_t took = sr_clock_mono_ms() - p->ckpt_started_ms;
     atomic_fetch_add(&p->checkpoints_written, 1);
     atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
@@ -984,6 +999,8 @@ static sr_err_t checkpoint_meta(sr_pipeline_t *p, sr_checkpoint_meta_t *meta,
 static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
     reap_checkpoint(p, true); /* one at a time */
     int64_t start_ns = sr_clock_mono_ns();
+    p->ckpt_pending_records_in = atomic_load(&p->records_in);
+    p->ckpt_pending_assignments = p->assignments;
     p->sims_flush_all = true; /* held-back neighbour lists go with this batch */
     if (!p->open && sr_sim_throttle_pending(p->sim_throttle) > 0 && (p->open = batch_new()))
         p->open_since_ms = sr_clock_mono_ms();
@@ -1010,6 +1027,8 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
             for (size_t k = 0; k < meta.n_positions; k++)
                 store_covered(p, meta.positions[k].topic, meta.positions[k].partition,
                               meta.positions[k].next_offset);
+            p->ckpt_records_in = p->ckpt_pending_records_in;
+            p->ckpt_assignments = p->ckpt_pending_assignments;
             atomic_fetch_add(&p->checkpoints_written, 1);
             atomic_store(&p->checkpoint_last_wall_ms, sr_clock_wall_ms());
             sr_log(SR_LOG_INFO, &SR_LOG_CTX("checkpoint"), "checkpoint %s written in %lld ms",
@@ -1031,6 +1050,16 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
         free(pos);
         return;
     }
+    int result_pipe[2];
+    if (pipe2(result_pipe, O_CLOEXEC) != 0) {
+        snprintf(errstr, sizeof errstr, "pipe: %s", strerror(errno));
+        sr_checkpoint_abort(&p->ckpt_file);
+        clear_covers(p);
+        atomic_fetch_add(&p->checkpoint_errors, 1);
+        sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
+        free(pos);
+        return;
+    }
     pid_t child = fork();
     if (child == 0) {
         /* The child of a threaded process: write(2) and _exit only. */
@@ -1043,10 +1072,15 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
             ignored = write(2, "\n", 1);
             (void)ignored;
         }
-        _exit(err == SR_OK ? 0 : 1);
+        uint8_t result = err == SR_OK ? 0 : 1;
+        ssize_t ignored = write(result_pipe[1], &result, 1);
+        (void)ignored;
+        _exit(result);
     }
     free(pos);
+    close(result_pipe[1]);
     if (child < 0) {
+        close(result_pipe[0]);
         sr_checkpoint_abort(&p->ckpt_file);
         clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
@@ -1054,6 +1088,7 @@ static void take_checkpoint(sr_pipeline_t *p, bool in_process) {
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
         return;
     }
+    p->ckpt_result_fd = result_pipe[0];
     p->ckpt_child = child;
     int64_t pause_ns = sr_clock_mono_ns() - start_ns;
     if (pause_ns > atomic_load(&p->checkpoint_max_pause_ns))
@@ -1066,15 +1101,12 @@ static void maybe_checkpoint(sr_pipeline_t *p) {
     reap_checkpoint(p, false);
     int64_t now = sr_clock_mono_ms();
     if (!p->ckpt_child && now >= p->ckpt_next_ms) {
-        /* nothing read and nothing assigned since the last one: it would
-         * say the same */
-        uint64_t read = atomic_load(&p->records_in);
-        if (read != p->ckpt_records_in || p->ckpt_assigned ||
-            atomic_load(&p->checkpoints_written) == 0) {
+        /* Nothing read and nothing assigned since the newest checkpoint in
+         * place: another would say the same. A failed one is tried again at
+         * the next interval, idle input or not. */
+        if (atomic_load(&p->records_in) != p->ckpt_records_in ||
+            p->assignments != p->ckpt_assignments || atomic_load(&p->checkpoints_written) == 0)
             take_checkpoint(p, false);
-            p->ckpt_records_in = read;
-            p->ckpt_assigned = false;
-        }
         p->ckpt_next_ms = now + (int64_t)p->cfg->io.checkpoint_interval_s * 1000;
     }
 }
@@ -1434,7 +1466,7 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
     if ((p->handoff || p->n_ck_positions > 0) && !atomic_load(&p->failed))
         restore_users(p, parts);
     if (parts->cnt > 0)
-        p->ckpt_assigned = true;
+        p->assignments++;
     if (atomic_load(&p->users_restored) > restored)
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "restored %llu users from %s",
                (unsigned long long)(atomic_load(&p->users_restored) - restored),
@@ -1663,6 +1695,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         return NULL;
     }
     p->cfg = cfg;
+    p->ckpt_result_fd = -1;
     sr_hist_init(&p->freshness);
     metrics_init(&p->metrics);
     sr_kafka_stats_slot_init(&p->consumer_stats);

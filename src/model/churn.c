@@ -512,7 +512,8 @@ sr_err_t sr_churn_load(sr_churn_t *c, sr_reader_t *r, size_t n_users, char *errs
     if (users > 0) {
         size_t cap = 1024;
         while (cap < users) cap *= 2;
-        if (!(c->users = malloc(cap * sizeof *c->users)))
+        /* zeroed: a slot is exported (handoff) as its bytes, padding included */
+        if (!(c->users = calloc(cap, sizeof *c->users)))
             return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size,
                              "churn: out of memory for %u users", users);
         c->cap_users = cap;

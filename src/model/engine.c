@@ -1032,7 +1032,9 @@ static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t e
     if (n_users > 0) {
         size_t cap = 1024;
         while (cap < n_users) cap *= 2;
-        if (!(e->profiles = malloc(cap * sizeof *e->profiles)))
+        /* zeroed: a profile is exported (handoff) as its bytes, padding
+         * included, and the fields below fill everything but the padding */
+        if (!(e->profiles = calloc(cap, sizeof *e->profiles)))
             return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory for %zu profiles",
                              n_users);
         e->n_profiles_cap = cap;

@@ -618,6 +618,64 @@ static void test_checkpoints_commit_only_what_a_checkpoint_covers(void **state) 
     assert_int_equal(system(cmd), 0);
 }
 
+/* A periodic checkpoint that fails (here: checkpoint.dir is a file for a
+ * while) is tried again at the next interval even when no record arrives
+ * after it: the newest checkpoint must not stay behind the state, and with
+ * checkpoints the committed offsets wait for it. */
+static void test_failed_checkpoint_is_tried_again_on_idle_input(void **state) {
+    fixture_t *f = *state;
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", away[64], errstr[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(away, sizeof away, "%s.away", dir);
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
+                     SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    produce_input(f, 0, USERS, VIEWS_PER_USER, false);
+    runner_t r;
+    start_pipeline(f, &r);
+    sr_pipeline_stats_t st;
+    double start = now_s();
+    do {
+        sleep_ms(50);
+        sr_pipeline_stats(r.p, &st);
+    } while (st.events_applied < VALID && now_s() - start < TIMEOUT_S);
+    sleep_ms(2500); /* the checkpoints of that input are in place */
+
+    /* checkpoint.dir is a file: the next checkpoint, for three more events, fails */
+    bool blocked = rename(dir, away) == 0;
+    FILE *file = blocked ? fopen(dir, "w") : NULL;
+    if (file)
+        fclose(file);
+    produce_input(f, 100, 1, 3, false);
+    start = now_s();
+    do {
+        sleep_ms(50);
+        sr_pipeline_stats(r.p, &st);
+    } while (st.checkpoint_errors == 0 && now_s() - start < TIMEOUT_S);
+    uint64_t errors = st.checkpoint_errors, written = st.checkpoints_written;
+    /* the directory is back; no record arrives any more */
+    bool restored = unlink(dir) == 0 && rename(away, dir) == 0;
+    start = now_s();
+    do {
+        sleep_ms(50);
+        sr_pipeline_stats(r.p, &st);
+    } while (st.checkpoints_written == written && now_s() - start < 5);
+    sr_pipeline_stats_t after = st;
+    stop_pipeline(&r, &st); /* before any assertion: a failed one leaves no thread behind */
+    assert_true(blocked && restored);
+    assert_true(errors >= 1);
+    assert_true(after.checkpoints_written > written);
+    assert_int_equal(after.events_applied, VALID + 3);
+    size_t n_positions;
+    uint64_t events;
+    assert_int_equal(newest_checkpoint_positions(dir, &n_positions, &events), VALID + 3);
+    assert_int_equal(events, VALID + 3);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
@@ -630,6 +688,8 @@ int main(void) {
             test_checkpoint_before_the_assignment_keeps_the_restored_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_commit_only_what_a_checkpoint_covers,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_checkpoint_is_tried_again_on_idle_input, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
