@@ -33,4 +33,15 @@ typedef void sr_kafka_stats_fn(void *opaque, const char *json, size_t json_len);
 sr_err_t sr_kafka_conf_set(rd_kafka_conf_t *conf, const char *client, const char *key,
                            const char *value, char *errstr, size_t errstr_size);
 
+/* A client's configuration, set in the order that decides who wins:
+ * `fixed` (bootstrap.servers, group.id), then our `defaults`, then
+ * statistics.interval.ms if stats_interval_ms > 0, then the caller's
+ * passthrough `props` -- so the user has the last word. NULL with errstr
+ * filled (sr_kafka_conf_set's message) when librdkafka refuses one. */
+rd_kafka_conf_t *sr_kafka_conf_build(const char *client, const sr_kafka_kv_t *fixed,
+                                     size_t n_fixed, const sr_kafka_kv_t *defaults,
+                                     size_t n_defaults, int stats_interval_ms,
+                                     const sr_kafka_kv_t *props, size_t n_props, char *errstr,
+                                     size_t errstr_size);
+
 #endif

@@ -671,11 +671,17 @@ fail:
     batch_free(b);
 }
 
-static position_t *find_position(sr_pipeline_t *p, const char *topic, int32_t partition) {
-    for (size_t k = 0; k < p->n_positions; k++)
-        if (p->positions[k].partition == partition && strcmp(p->positions[k].topic, topic) == 0)
-            return &p->positions[k];
+static position_t *find_in(position_t *list, size_t n, const char *topic, size_t topic_len,
+                           int32_t partition) {
+    for (size_t k = 0; k < n; k++)
+        if (list[k].partition == partition && strlen(list[k].topic) == topic_len &&
+            memcmp(list[k].topic, topic, topic_len) == 0)
+            return &list[k];
     return NULL;
+}
+
+static position_t *find_position(sr_pipeline_t *p, const char *topic, int32_t partition) {
+    return find_in(p->positions, p->n_positions, topic, strlen(topic), partition);
 }
 
 static sr_err_t set_position(sr_pipeline_t *p, const char *topic, int32_t partition,
@@ -1227,14 +1233,6 @@ typedef struct restoring {
     size_t n_found;
 } restoring_t;
 
-static position_t *find_in(position_t *list, size_t n, const char *topic, size_t topic_len,
-                           int32_t partition) {
-    for (size_t k = 0; k < n; k++)
-        if (list[k].partition == partition && strlen(list[k].topic) == topic_len &&
-            memcmp(list[k].topic, topic, topic_len) == 0)
-            return &list[k];
-    return NULL;
-}
 
 static void note_position_record(restoring_t *r, const rd_kafka_message_t *m) {
     char value[24];

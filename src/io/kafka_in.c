@@ -313,28 +313,15 @@ sr_kafka_in_t *sr_kafka_in_new(const sr_kafka_in_config_t *cfg, char *errstr, si
     in->opaque = cfg->opaque;
     atomic_init(&in->stale_stores, 0);
 
-    conf = rd_kafka_conf_new();
-    if (sr_kafka_conf_set(conf, "consumer", "bootstrap.servers", cfg->bootstrap, errstr,
-                          errstr_size) ||
-        sr_kafka_conf_set(conf, "consumer", "group.id", cfg->group_id, errstr, errstr_size))
+    const sr_kafka_kv_t fixed[] = {{"bootstrap.servers", cfg->bootstrap},
+                                   {"group.id", cfg->group_id}};
+    int stats_ms = cfg->on_stats ? (cfg->stats_interval_ms > 0 ? cfg->stats_interval_ms : 1000) : 0;
+    if (!(conf = sr_kafka_conf_build("consumer", fixed, 2, consumer_defaults,
+                                     sizeof consumer_defaults / sizeof *consumer_defaults,
+                                     stats_ms, cfg->props, cfg->n_props, errstr, errstr_size)))
         goto fail;
-    for (size_t i = 0; i < sizeof consumer_defaults / sizeof *consumer_defaults; i++)
-        if (sr_kafka_conf_set(conf, "consumer", consumer_defaults[i].key,
-                              consumer_defaults[i].value, errstr, errstr_size))
-            goto fail;
-    if (cfg->on_stats) {
-        char interval[16];
-        snprintf(interval, sizeof interval, "%d",
-                 cfg->stats_interval_ms > 0 ? cfg->stats_interval_ms : 1000);
-        if (sr_kafka_conf_set(conf, "consumer", "statistics.interval.ms", interval, errstr,
-                              errstr_size))
-            goto fail;
+    if (cfg->on_stats)
         rd_kafka_conf_set_stats_cb(conf, stats_cb);
-    }
-    for (size_t i = 0; i < cfg->n_props; i++)
-        if (sr_kafka_conf_set(conf, "consumer", cfg->props[i].key, cfg->props[i].value, errstr,
-                              errstr_size))
-            goto fail;
     {
         /* Read back the effective values: the caller may have overridden
          * them, and they decide how close works around issue #4312. */

@@ -100,27 +100,14 @@ sr_kafka_out_t *sr_kafka_out_new(const sr_kafka_out_config_t *cfg, char *errstr,
     out->close_timeout_ms =
         cfg->close_timeout_ms ? cfg->close_timeout_ms : DEFAULT_CLOSE_TIMEOUT_MS;
 
-    conf = rd_kafka_conf_new();
-    if (sr_kafka_conf_set(conf, "producer", "bootstrap.servers", cfg->bootstrap, errstr,
-                          errstr_size))
+    const sr_kafka_kv_t fixed[] = {{"bootstrap.servers", cfg->bootstrap}};
+    int stats_ms = cfg->on_stats ? (cfg->stats_interval_ms > 0 ? cfg->stats_interval_ms : 1000) : 0;
+    if (!(conf = sr_kafka_conf_build("producer", fixed, 1, producer_defaults,
+                                     sizeof producer_defaults / sizeof *producer_defaults,
+                                     stats_ms, cfg->props, cfg->n_props, errstr, errstr_size)))
         goto fail;
-    for (size_t i = 0; i < sizeof producer_defaults / sizeof *producer_defaults; i++)
-        if (sr_kafka_conf_set(conf, "producer", producer_defaults[i].key,
-                              producer_defaults[i].value, errstr, errstr_size))
-            goto fail;
-    if (cfg->on_stats) {
-        char interval[16];
-        snprintf(interval, sizeof interval, "%d",
-                 cfg->stats_interval_ms > 0 ? cfg->stats_interval_ms : 1000);
-        if (sr_kafka_conf_set(conf, "producer", "statistics.interval.ms", interval, errstr,
-                              errstr_size))
-            goto fail;
+    if (cfg->on_stats)
         rd_kafka_conf_set_stats_cb(conf, stats_cb);
-    }
-    for (size_t i = 0; i < cfg->n_props; i++)
-        if (sr_kafka_conf_set(conf, "producer", cfg->props[i].key, cfg->props[i].value, errstr,
-                              errstr_size))
-            goto fail;
     rd_kafka_conf_set_opaque(conf, out);
     if (out->on_delivery || out->delivery_latency_us)
         rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
