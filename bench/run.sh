@@ -11,7 +11,8 @@
 # "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
 # ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run),
 # CHECKPOINT_ARGS (bench_checkpoint flags, default --users 1530000),
-# E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
+# CATCHUP_REPEAT / CATCHUP_EVENTS (catch-up run pairs, default 5, and
+# backlog size, default 2,000,000), E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
 # window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50).
 #
 # Extending: write a function rows_<group> that runs its benchmark, keeps
@@ -24,7 +25,9 @@ BUILD="$ROOT/build-release"
 RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 REPEAT=${REPEAT:-3}
 KS=${KS:-"32 64"}
-DEFAULT_GROUPS="engine memory checkpoint e2e"
+DEFAULT_GROUPS="engine memory checkpoint catchup e2e"
+CATCHUP_REPEAT=${CATCHUP_REPEAT:-5}
+CATCHUP_EVENTS=${CATCHUP_EVENTS:-2000000}
 E2E_REPEAT=${E2E_REPEAT:-3}
 E2E_SECONDS=${E2E_SECONDS:-60}
 TABLE=()
@@ -213,6 +216,33 @@ rows_e2e() {
                 "engine \(.engine_thread), sink \(.sink_thread), Kafka clients \(.kafka_client_threads), mock broker \(.mock_broker), load generator \(.load_generator), redis-server \(.redis_server)"' "$out")" \
             "" "CPU seconds per second of each thread group (/proc), the median run by applied events/s; 2 cores in all"
     done
+}
+
+# Catch-up: a backlog worked off from the earliest offsets, CATCHUP_REPEAT
+# pairs of runs, each pair once without and once with /metrics scraped every
+# second; the overhead is the median of the pairs' ratios (one pair runs
+# back to back, so they share the machine's load of the moment).
+rows_catchup() {
+    build_release bench_catchup
+    local out="$RESULTS/catchup.jsonl" r s
+    : >"$out"
+    for ((r = 1; r <= CATCHUP_REPEAT; r++)); do
+        for s in "" --scrape; do
+            log "catch-up, ${CATCHUP_EVENTS} events backlog${s:+, /metrics scraped every second}, run $r of $CATCHUP_REPEAT"
+            # shellcheck disable=SC2086 # s is one optional flag
+            "$BUILD/bench/bench_catchup" --events "$CATCHUP_EVENTS" $s 2>/dev/null >>"$out" ||
+                die "bench_catchup failed (run it by hand to see why)"
+        done
+    done
+    local plain scraped ratio runs="median of $CATCHUP_REPEAT runs; 100,000 synthetic users, fresh state, mock cluster (32 partitions), real redis-server"
+    plain=$(jq -s '[.[] | select(.scrape == false) | .applied_per_s] | sort | .[(length - 1) / 2 | floor]' "$out")
+    scraped=$(jq -s '[.[] | select(.scrape == true) | .applied_per_s] | sort | .[(length - 1) / 2 | floor]' "$out")
+    ratio=$(jq -s '[range(0; length; 2) as $i | .[$i + 1].applied_per_s / .[$i].applied_per_s] | sort |
+        .[(length - 1) / 2 | floor] | . * 1000 | round / 1000' "$out")
+    row catchup "backlog events/s" "$(int "$plain")" "" \
+        "$(int "$CATCHUP_EVENTS") events produced before the pipeline starts, applied and acknowledged by Redis and Kafka; $runs"
+    row catchup "backlog events/s, /metrics scraped every 1 s" "$(int "$scraped")" "" \
+        "same backlog with the HTTP endpoint serving; scraped/plain ratio of back-to-back pairs, median: $ratio"
 }
 
 # Instruction counts of the engine loop only (callgrind collects inside

@@ -19,7 +19,7 @@ struct sr_embedded {
 };
 
 static sr_err_t start_kafka(sr_embedded_t *e, sr_config_t *cfg, const char *source,
-                            char *errstr, size_t errstr_size) {
+                            int partitions, char *errstr, size_t errstr_size) {
     char why[512], dlq[256], changelog[300];
     size_t len = strcspn(cfg->io.input_topics, ",");
     if (len == 0 || len >= sizeof e->input_topic)
@@ -36,14 +36,14 @@ static sr_err_t start_kafka(sr_embedded_t *e, sr_config_t *cfg, const char *sour
                          "embedded Kafka: the changelog topic name is too long");
     sr_err_t err = SR_ERR_IO;
     if (!(e->mock = sr_kafka_mock_new(1, why, sizeof why)) ||
-        (err = sr_kafka_mock_create_topic(e->mock, e->input_topic, SR_EMBEDDED_INPUT_PARTITIONS,
+        (err = sr_kafka_mock_create_topic(e->mock, e->input_topic, partitions, why,
+                                          sizeof why)) ||
+        (err = sr_kafka_mock_create_topic(e->mock, cfg->io.output_reco_topic, partitions,
                                           why, sizeof why)) ||
-        (err = sr_kafka_mock_create_topic(e->mock, cfg->io.output_reco_topic,
-                                          SR_EMBEDDED_INPUT_PARTITIONS, why, sizeof why)) ||
         (err = sr_kafka_mock_create_topic(e->mock, cfg->io.output_churn_topic, 1, why,
                                           sizeof why)) ||
         (err = sr_kafka_mock_create_topic(e->mock, dlq, 1, why, sizeof why)) ||
-        (err = sr_kafka_mock_create_topic(e->mock, changelog, SR_EMBEDDED_INPUT_PARTITIONS, why,
+        (err = sr_kafka_mock_create_topic(e->mock, changelog, partitions, why,
                                           sizeof why)))
         return sr_seterr(err, errstr, errstr_size, "embedded Kafka: %s",
                          why);
@@ -75,12 +75,19 @@ static sr_err_t find_redis(sr_embedded_t *e, sr_config_t *cfg, const char *sourc
 
 sr_embedded_t *sr_embedded_new(sr_config_t *cfg, const char *source, FILE *log, char *errstr,
                                size_t errstr_size) {
+    return sr_embedded_new_partitioned(cfg, source, log, SR_EMBEDDED_INPUT_PARTITIONS, errstr,
+                                       errstr_size);
+}
+
+sr_embedded_t *sr_embedded_new_partitioned(sr_config_t *cfg, const char *source, FILE *log,
+                                           int input_partitions, char *errstr,
+                                           size_t errstr_size) {
     sr_embedded_t *e = calloc(1, sizeof *e);
     if (!e) {
         sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "embedded: out of memory");
         return NULL;
     }
-    if (start_kafka(e, cfg, source, errstr, errstr_size) != SR_OK)
+    if (start_kafka(e, cfg, source, input_partitions, errstr, errstr_size) != SR_OK)
         goto fail;
     if (log)
         fprintf(log, "streamrec: embedded Kafka at %s\n", sr_kafka_mock_bootstrap(e->mock));

@@ -51,6 +51,14 @@ typedef struct sr_embedded sr_embedded_t;
 sr_embedded_t *sr_embedded_new(sr_config_t *cfg, const char *source, FILE *log, char *errstr,
                                size_t errstr_size);
 
+/* The same with input_partitions partitions for the input, reco and
+ * changelog topics instead of SR_EMBEDDED_INPUT_PARTITIONS: the mock broker
+ * keeps only a few MiB per partition, so a backlog of millions of records
+ * needs more of them (bench_catchup). */
+sr_embedded_t *sr_embedded_new_partitioned(sr_config_t *cfg, const char *source, FILE *log,
+                                           int input_partitions, char *errstr,
+                                           size_t errstr_size);
+
 /* Stops what new() started (Redis only if it started it). NULL is a no-op. */
 void sr_embedded_destroy(sr_embedded_t *e);
 
