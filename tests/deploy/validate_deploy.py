@@ -39,7 +39,13 @@ import tempfile
 import time
 import urllib.request
 
-import yaml
+try:
+    import yaml
+    import redis  # noqa: F401 -- the README's feed example needs it
+except ImportError as e:
+    print(f"validate_deploy: FAIL: {e}; scripts/install-deps.sh installs python3-yaml and "
+          "python3-redis (for /usr/bin/python3)", file=sys.stderr)
+    sys.exit(1)
 
 WAIT_S = 60
 GEN_EVENTS = 3000
@@ -337,8 +343,10 @@ def validate_dockerfile(deploy, streamrec, props, fail):
     for lib in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", needed):
         if lib.startswith(("libc.so", "libm.so", "ld-linux", "libasan", "libubsan")):  # sanitizer builds
             continue
-        path = subprocess.run(["sh", "-c", f"ldconfig -p | awk '$1 == \"{lib}\" {{print $NF; exit}}'"],
-                              capture_output=True, text=True).stdout.strip()
+        ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"  # /sbin: not on every PATH
+        cache = subprocess.run([ldconfig, "-p"], capture_output=True, text=True).stdout
+        path = next((line.rsplit(" ", 1)[1] for line in cache.splitlines()
+                     if line.strip().startswith(lib + " ")), "")
         owner = subprocess.run(["dpkg", "-S", os.path.realpath(path) if path else lib],
                                capture_output=True, text=True).stdout.split(":")[0]
         fail.check(owner in pkgs,
@@ -589,6 +597,12 @@ def main():
     parser.add_argument("--source-dir", required=True)
     args = parser.parse_args()
     deploy = os.path.join(args.source_dir, "deploy")
+    missing = [tool for tool in ("redis-server", "redis-cli", "readelf", "dpkg")
+               if not shutil.which(tool)]
+    if missing:
+        print(f"validate_deploy: FAIL: missing {', '.join(missing)}; scripts/install-deps.sh "
+              "installs them", file=sys.stderr)
+        return 1
     fail = Failures()
     workdir = tempfile.mkdtemp(prefix="streamrec-deploy-")
     redis = None
