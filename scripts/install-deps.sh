@@ -10,7 +10,7 @@ packages=(
   libcurl4-openssl-dev
   libcmocka-dev valgrind jq
   redis-server redis-tools kcat
-  python3 python3-confluent-kafka python3-avro
+  python3 python3-confluent-kafka python3-avro python3-redis python3-yaml
 )
 
 missing=()
