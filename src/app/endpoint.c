@@ -27,7 +27,8 @@ static void set_text(sr_http_reply_t *reply, int status, const char *text) {
         reply->status = 500;
 }
 
-static void serve_metrics(void *opaque, sr_http_reply_t *reply) {
+static void serve_metrics(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
     sr_endpoint_t *ep = opaque;
     size_t n = atomic_load_explicit(&ep->n_collectors, memory_order_acquire);
     reply->body = sr_metrics_render(ep->pipeline, ep->collectors, n, &reply->len);
@@ -38,7 +39,8 @@ static void serve_metrics(void *opaque, sr_http_reply_t *reply) {
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static void serve_healthz(void *opaque, sr_http_reply_t *reply) {
+static void serve_healthz(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
     sr_endpoint_t *ep = opaque;
     char line[1200];
     char failure[1024];
@@ -56,7 +58,8 @@ static void serve_healthz(void *opaque, sr_http_reply_t *reply) {
     set_text(reply, 503, line);
 }
 
-static void serve_readyz(void *opaque, sr_http_reply_t *reply) {
+static void serve_readyz(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
     sr_endpoint_t *ep = opaque;
     char reason[1024], line[1100];
     if (sr_pipeline_ready(ep->pipeline, reason, sizeof reason) == SR_OK) {
