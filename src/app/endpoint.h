@@ -9,6 +9,13 @@
  *                 (input partitions assigned, Redis and Kafka up); 503 and
  *                 the one-line reason otherwise. Traffic and rollouts wait
  *                 for it; a restart does not help.
+ *   GET /         the status page: one HTML page (status_page.html, built
+ *                 into the binary) that polls the two below every second
+ *   GET /status.json  throughput, lag, freshness, recent churn alerts and
+ *                 trending items (status.h), from /metrics' own sources
+ *   GET /reco?user=ID  that user's recommendations as Redis holds them
+ *                 (redis_reco.h, a connection per request); an unknown user
+ *                 is an empty list with a message, a Redis failure 502
  *
  * Served by libmicrohttpd's thread (http.h): the handlers only read the
  * pipeline's atomics and short-locked snapshots, so a scrape never blocks
