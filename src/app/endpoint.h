@@ -19,7 +19,9 @@
  *
  * Served by libmicrohttpd's thread (http.h): the handlers only read the
  * pipeline's atomics and short-locked snapshots, so a scrape never blocks
- * the engine thread.
+ * the engine thread. /reco is the one handler that does I/O (a Redis read,
+ * 500 ms connect and 1 s command timeouts): a Redis that hangs delays the
+ * requests queued behind it by that much, never the engine.
  *
  * Ownership: the pipeline is borrowed and must outlive the endpoint:
  * destroy the endpoint first. */
