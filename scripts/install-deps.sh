@@ -11,6 +11,7 @@ packages=(
   libcmocka-dev valgrind jq
   redis-server redis-tools kcat
   python3 python3-confluent-kafka python3-avro python3-redis python3-yaml
+  chromium
 )
 
 missing=()

@@ -3,7 +3,8 @@
  * Serves a fixed table of GET paths (/metrics, /healthz, /readyz): each
  * route's handler fills a reply -- status, content type, body -- and the
  * server sends it. Anything else is 404; a method other than GET or HEAD is
- * 405 with an Allow header. The query string is ignored.
+ * 405 with an Allow header. Routes match the path alone; a handler reads
+ * the query string's arguments, percent-decoded, with sr_http_arg().
  *
  * Threads: libmicrohttpd's own polling thread accepts connections and runs
  * every handler, one request at a time, so a handler never runs on the
@@ -32,7 +33,15 @@ typedef struct sr_http_reply {
     size_t len;
 } sr_http_reply_t;
 
-typedef void sr_http_handler_fn(void *opaque, sr_http_reply_t *reply);
+/* The request being answered; valid during the handler call only. */
+typedef struct sr_http_request sr_http_request_t;
+
+/* The value of query argument key ("/reco?user=u%201" -> "u 1"), NULL when
+ * absent; valid during the handler call. */
+const char *sr_http_arg(const sr_http_request_t *req, const char *key);
+
+typedef void sr_http_handler_fn(void *opaque, const sr_http_request_t *req,
+                                sr_http_reply_t *reply);
 
 typedef struct sr_http_route {
     const char *path;         /* exact match, e.g. "/metrics" */

@@ -54,7 +54,8 @@ static void usage(FILE *out) {
             "                'streamrec: embedded Kafka at HOST:PORT' and\n"
             "                'streamrec: Redis at URL' on stderr.\n"
             "--ready-file P  once the input partitions are assigned, write P (atomically)\n"
-            "                with the lines bootstrap=SERVERS and redis=URL; removed on exit.\n");
+            "                with the lines bootstrap=SERVERS and redis=URL, and http_port=PORT\n"
+            "                with http.listen; removed on exit.\n");
 }
 
 /* --ready-file: a thread that waits for the pipeline's first assignment,
@@ -66,6 +67,7 @@ typedef struct ready_watch {
     const char *path;
     const char *bootstrap;
     const char *redis_url;
+    int http_port;              /* 0: no http.listen */
     sr_pipeline_t *pipeline;
     volatile sig_atomic_t *stop;
     atomic_bool pipeline_done; /* sr_pipeline_run() returned */
@@ -88,6 +90,8 @@ static bool write_ready_file(ready_watch_t *w, int partitions) {
         return false;
     }
     fprintf(f, "bootstrap=%s\nredis=%s\n", w->bootstrap, w->redis_url);
+    if (w->http_port > 0) /* the bound one: http.listen may ask for port 0 */
+        fprintf(f, "http_port=%d\n", w->http_port);
     if (fclose(f) != 0 || rename(tmp, w->path) != 0) {
         snprintf(w->error, sizeof w->error, "--ready-file %s: %s", w->path, strerror(errno));
         unlink(tmp);
@@ -184,7 +188,8 @@ int sr_cmd_run(int argc, char **argv) {
             sr_log(SR_LOG_ERROR, &ctx, "cannot serve http.listen");
             goto done;
         }
-        sr_log(SR_LOG_INFO, &ctx, "serving /metrics, /healthz and /readyz on %s (port %d)",
+        sr_log(SR_LOG_INFO, &ctx,
+               "serving the status page /, /metrics, /healthz and /readyz on %s (port %d)",
                cfg.io.http_listen, sr_endpoint_port(endpoint));
     }
     sr_log(SR_LOG_INFO, &ctx, "consuming %s as group %s", cfg.io.input_topics,
@@ -193,6 +198,7 @@ int sr_cmd_run(int argc, char **argv) {
         const char *bootstrap = sr_config_kafka_value(&cfg, "bootstrap.servers");
         watch.bootstrap = bootstrap ? bootstrap : "";
         watch.redis_url = cfg.io.redis_url;
+        watch.http_port = endpoint ? sr_endpoint_port(endpoint) : 0;
         watch.pipeline = p;
         watch.stop = stop;
         if (!(watching = pthread_create(&watcher, NULL, ready_watch_main, &watch) == 0)) {

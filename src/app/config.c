@@ -264,8 +264,8 @@ static const conf_prop_t props[] = {
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,
      .def = "20000", .desc = "a batch closes early once this many users are dirty"},
     {.name = "http.listen", AS_STRING(io.http_listen), .def = "",
-     .desc = "host:port serving /metrics (Prometheus), /healthz and /readyz ([::1]:port for "
-             "IPv6, port 0: any free port); empty: off"},
+     .desc = "host:port serving the status page (/), /metrics (Prometheus), /healthz and "
+             "/readyz ([::1]:port for IPv6, port 0: any free port); empty: off"},
     {.name = "http.healthz.stall.ms", AS_INT(io.http_healthz_stall_ms), .min = 100,
      .max = 3600000, .def = "30000",
      .desc = "/healthz answers 503 once the engine's poll loop has not turned for this long "

@@ -9,10 +9,19 @@
  *                 (input partitions assigned, Redis and Kafka up); 503 and
  *                 the one-line reason otherwise. Traffic and rollouts wait
  *                 for it; a restart does not help.
+ *   GET /         the status page: one HTML page (status_page.html, built
+ *                 into the binary) that polls the two below every second
+ *   GET /status.json  throughput, lag, freshness, recent churn alerts and
+ *                 trending items (status.h), from /metrics' own sources
+ *   GET /reco?user=ID  that user's recommendations as Redis holds them
+ *                 (redis_reco.h, a connection per request); an unknown user
+ *                 is an empty list with a message, a Redis failure 502
  *
  * Served by libmicrohttpd's thread (http.h): the handlers only read the
  * pipeline's atomics and short-locked snapshots, so a scrape never blocks
- * the engine thread.
+ * the engine thread. /reco is the one handler that does I/O (a Redis read,
+ * 500 ms connect and 1 s command timeouts): a Redis that hangs delays the
+ * requests queued behind it by that much, never the engine.
  *
  * Ownership: the pipeline is borrowed and must outlive the endpoint:
  * destroy the endpoint first. */

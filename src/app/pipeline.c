@@ -55,6 +55,7 @@ typedef struct out_churn {
     double p;
     const char *level;
     int64_t ts_ms;
+    bool firing;
 } out_churn_t;
 
 /* Where the state of one input partition stands: the next offset after the
@@ -180,6 +181,7 @@ struct sr_pipeline {
     sr_recall_t *recall;
     uint32_t *recall_items;    /* one list's dense item ids */
     sr_auc_window_t *churn_auc;
+    sr_status_t *status;       /* the status page's alerts and trending items */
     atomic_int redis_up;       /* the last Redis write succeeded */
     sr_log_limit_t dlq_log_limit, consumer_log_limit;
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
@@ -548,6 +550,20 @@ static sr_err_t take_due_sims(sr_pipeline_t *p, size_t *n_due) {
 static const sr_alert_level_t alert_levels[] = {
     [SR_CHURN_LOW] = SR_ALERT_LOW, [SR_CHURN_MEDIUM] = SR_ALERT_MEDIUM, [SR_CHURN_HIGH] = SR_ALERT_HIGH};
 
+/* The status page's trending list, from the engine's, once per batch: the
+ * HTTP thread reads the copy, never the engine. */
+static void publish_trending(sr_pipeline_t *p) {
+    sr_neighbour_t top[SR_STATUS_TRENDING];
+    const char *ids[SR_STATUS_TRENDING];
+    double scores[SR_STATUS_TRENDING];
+    size_t n = sr_trending_top(sr_engine_trending(p->engine), top, SR_STATUS_TRENDING);
+    for (size_t k = 0; k < n; k++) {
+        ids[k] = sr_engine_item_id(p->engine, top[k].item);
+        scores[k] = top[k].score;
+    }
+    sr_status_set_trending(p->status, ids, scores, n);
+}
+
 /* Flushes the engine into the open batch, produces its Kafka records and
  * hands it to the sink thread. */
 static void close_batch(sr_pipeline_t *p) {
@@ -649,10 +665,12 @@ static void close_batch(sr_pipeline_t *p) {
         c->p = u->alert.probability;
         c->level = sr_churn_level_name(u->alert.level);
         c->ts_ms = u->alert.event_ts_ms;
+        c->firing = u->alert.state == SR_CHURN_FIRING;
         b->n_alerts++;
         b->n_firing += u->alert.state == SR_CHURN_FIRING;
     }
     sr_auc_window_add(p->churn_auc, ob->labels, ob->n_labels);
+    publish_trending(p);
     sr_engine_stats_t st;
     sr_engine_stats(p->engine, &st);
     atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
@@ -769,6 +787,10 @@ static void store_acked(sr_pipeline_t *p) {
                 fail(p, "%s", "out of memory tracking input positions");
             note_acked(p, &b->offsets[k]);
         }
+        /* the page's recent alerts are the acknowledged ones, as the counters */
+        for (size_t c = 0; c < b->n_churns; c++)
+            sr_status_add_alert(p->status, b->churns[c].user_id, b->churns[c].p,
+                                b->churns[c].level, b->churns[c].firing, b->churns[c].ts_ms);
         bump(&p->metrics.alerts_firing, b->n_firing);
         bump(&p->metrics.alerts_resolved, b->n_alerts - b->n_firing);
         atomic_fetch_add_explicit(&p->events_applied, b->n_events, memory_order_relaxed);
@@ -1741,7 +1763,8 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         !(p->recall = sr_recall_new(cfg->io.metrics_recall_sample, (size_t)cfg->engine.reco.k,
                                     (size_t)cfg->io.metrics_quality_window)) ||
         !(p->recall_items = calloc((size_t)cfg->engine.reco.k, sizeof *p->recall_items)) ||
-        !(p->churn_auc = sr_auc_window_new((size_t)cfg->io.metrics_quality_window)))
+        !(p->churn_auc = sr_auc_window_new((size_t)cfg->io.metrics_quality_window)) ||
+        !(p->status = sr_status_new()))
         goto nomem;
     if (cfg->io.schema_registry_url[0]) {
         sr_schema_registry_config_t scfg;
@@ -1942,6 +1965,8 @@ const sr_recall_t *sr_pipeline_recall(const sr_pipeline_t *p) { return p->recall
 
 sr_auc_window_t *sr_pipeline_churn_auc(const sr_pipeline_t *p) { return p->churn_auc; }
 
+sr_status_t *sr_pipeline_status(const sr_pipeline_t *p) { return p->status; }
+
 size_t sr_pipeline_lag(sr_pipeline_t *p, sr_pipeline_lag_t *out, size_t max) {
     sr_kafka_stats_t st;
     bool have_stats =
@@ -2072,6 +2097,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     sr_recall_destroy(p->recall);
     free(p->recall_items);
     sr_auc_window_destroy(p->churn_auc);
+    sr_status_destroy(p->status);
     free(p->lag);
     pthread_mutex_destroy(&p->lag_lock);
     sr_kafka_stats_slot_destroy(&p->consumer_stats);

@@ -48,6 +48,7 @@
 #include "streamrec/prom.h"
 
 #include "quality.h"
+#include "status.h"
 
 typedef struct sr_pipeline_stats {
     uint64_t records_in;       /* input records polled (errors excluded) */
@@ -143,6 +144,11 @@ bool sr_pipeline_failed(sr_pipeline_t *p, char *reason, size_t reason_size);
 /* Running model quality (see quality.h); borrowed, any thread. */
 const sr_recall_t *sr_pipeline_recall(const sr_pipeline_t *p);
 sr_auc_window_t *sr_pipeline_churn_auc(const sr_pipeline_t *p);
+
+/* The status page's snapshot of recent churn alerts (acknowledged ones) and
+ * trending items (as of the last closed batch), written by the engine
+ * thread; borrowed, read it from any thread through status.h. */
+sr_status_t *sr_pipeline_status(const sr_pipeline_t *p);
 
 void sr_pipeline_destroy(sr_pipeline_t *p);
 

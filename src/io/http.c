@@ -24,6 +24,14 @@ struct sr_http {
     int port;
 };
 
+struct sr_http_request {
+    struct MHD_Connection *conn;
+};
+
+const char *sr_http_arg(const sr_http_request_t *req, const char *key) {
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     sr_http_t *h = cls;
     char message[512];
@@ -81,7 +89,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strcmp(url, h->routes[i].path) != 0)
             continue;
         sr_http_reply_t reply = {.status = 200, .content_type = "text/plain; charset=utf-8"};
-        h->routes[i].handler(h->routes[i].opaque, &reply);
+        sr_http_request_t req = {conn};
+        h->routes[i].handler(h->routes[i].opaque, &req, &reply);
         return send_reply(conn, reply.status, reply.content_type, reply.body, reply.len, NULL);
     }
     char *body = text_body("not found\n", &len);

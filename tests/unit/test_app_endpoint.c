@@ -4,14 +4,17 @@
  *
  * /readyz goes from 503 to 200 once the partitions are assigned; click
  * events and two malformed records go in; /metrics must count exactly them
- * (events by type, DLQ by reason, freshness histogram, lag); /healthz is
- * 200 while the loop turns and 503 once it stopped. */
+ * (events by type, DLQ by reason, freshness histogram, lag), and
+ * /status.json the same numbers; / is the status page and /reco?user= reads
+ * a user's list back from Redis; /healthz is 200 while the loop turns and
+ * 503 once it stopped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +179,71 @@ static void check_histogram(const char *page, const char *name, double count) {
     assert_true(sample(page, series) >= 0);
 }
 
+static json_t *get_json(int port, const char *path, int expected_status) {
+    http_result_t res = http_get(port, path);
+    assert_int_equal(res.status, expected_status);
+    assert_non_null(strstr(res.head, "Content-Type: application/json"));
+    json_error_t err;
+    json_t *doc = json_loads(res.body, 0, &err);
+    if (!doc)
+        fail_msg("%s is not JSON (%s): %s", path, err.text, res.body);
+    http_result_free(&res);
+    return doc;
+}
+
+static json_int_t json_int_at(json_t *doc, const char *key) {
+    json_t *v = json_object_get(doc, key);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+/* The status page's data agrees with /metrics' (input finished: stable). */
+static void check_status(int port, const char *metrics) {
+    json_t *doc = get_json(port, "/status.json", 200);
+    assert_int_equal(json_int_at(doc, "events_total"), VALID);
+    assert_int_equal(json_int_at(doc, "records_in"),
+                     sample(metrics, "streamrec_input_records_total"));
+    assert_int_equal(json_int_at(doc, "dead_letters"), MALFORMED);
+    assert_int_equal(json_int_at(doc, "users"), USERS);
+    assert_int_equal(json_int_at(doc, "items"), sample(metrics, "streamrec_items"));
+    assert_int_equal(json_int_at(doc, "recommendations_total"),
+                     sample(metrics, "streamrec_recommendations_total"));
+    json_t *fresh = json_object_get(doc, "freshness");
+    assert_int_equal(json_int_at(fresh, "count"), VALID + MALFORMED);
+    double p50 = json_real_value(json_object_get(fresh, "p50_ms"));
+    assert_true(p50 > 0 && p50 <= json_real_value(json_object_get(fresh, "p999_ms")));
+    json_t *lag = json_object_get(doc, "lag");
+    assert_int_equal(json_int_at(lag, "partitions"), 2);
+    assert_true(json_real_value(json_object_get(lag, "seconds")) == 0);
+    /* i0..i4 are viewed by four users each, later items by fewer */
+    json_t *top = json_object_get(doc, "trending");
+    assert_true(json_array_size(top) > 0);
+    const char *best = json_string_value(json_object_get(json_array_get(top, 0), "item"));
+    assert_non_null(best);
+    assert_true(strcmp(best, "i0") >= 0 && strlen(best) == 2);
+    json_decref(doc);
+
+    http_result_t res = http_get(port, "/");
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.head, "Content-Type: text/html; charset=utf-8"));
+    assert_non_null(strstr(res.body, "<title>streamrec status</title>"));
+    assert_non_null(strstr(res.body, "fetch(\"status.json\""));
+    http_result_free(&res);
+
+    doc = get_json(port, "/reco?user=u1", 200);
+    assert_true(json_is_true(json_object_get(doc, "found")));
+    assert_true(json_array_size(json_object_get(doc, "items")) > 0);
+    json_decref(doc);
+    doc = get_json(port, "/reco?user=%3Cnobody%3E", 200); /* unknown: a list, not an error */
+    assert_false(json_is_true(json_object_get(doc, "found")));
+    assert_string_equal(json_string_value(json_object_get(doc, "user")), "<nobody>");
+    assert_int_equal(json_array_size(json_object_get(doc, "items")), 0);
+    json_decref(doc);
+    res = http_get(port, "/reco");
+    assert_int_equal(res.status, 400);
+    http_result_free(&res);
+}
+
 static void test_endpoint_readyz_healthz_and_metrics_over_a_running_pipeline(void **state) {
     fixture_t *f = *state;
     char errstr[512];
@@ -263,6 +331,7 @@ static void test_endpoint_readyz_healthz_and_metrics_over_a_running_pipeline(voi
     /* no user or item ids in any label */
     assert_null(strstr(page, "\"u1\""));
     assert_null(strstr(page, "\"i1\""));
+    check_status(port, page);
     http_result_free(&res);
 
     res = http_get(port, "/healthz");

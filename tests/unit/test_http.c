@@ -1,4 +1,5 @@
-/* http: routes, status codes, methods, port 0, a port already in use. */
+/* http: routes, status codes, methods, query arguments, port 0, a port
+ * already in use. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +13,8 @@
 
 static atomic_int calls;
 
-static void hello(void *opaque, sr_http_reply_t *reply) {
+static void hello(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
     (void)opaque;
     atomic_fetch_add(&calls, 1);
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -20,15 +22,27 @@ static void hello(void *opaque, sr_http_reply_t *reply) {
     reply->len = strlen(reply->body);
 }
 
-static void unavailable(void *opaque, sr_http_reply_t *reply) {
+static void unavailable(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
     reply->status = 503;
     reply->body = strdup((const char *)opaque);
     reply->len = strlen(reply->body);
 }
 
-static void empty(void *opaque, sr_http_reply_t *reply) {
+static void empty(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
     (void)opaque;
     reply->status = 204;
+}
+
+/* Answers "user=<value>" or "user absent". */
+static void echo_user(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)opaque;
+    const char *user = sr_http_arg(req, "user");
+    char text[256];
+    snprintf(text, sizeof text, user ? "user=%s" : "user absent", user);
+    reply->body = strdup(text);
+    reply->len = strlen(reply->body);
 }
 
 static sr_http_t *start(int port, char *errstr, size_t errstr_size) {
@@ -36,8 +50,9 @@ static sr_http_t *start(int port, char *errstr, size_t errstr_size) {
         {"/metrics", hello, NULL},
         {"/readyz", unavailable, "no partitions assigned\n"},
         {"/empty", empty, NULL},
+        {"/echo", echo_user, NULL},
     };
-    sr_http_config_t cfg = {.host = "127.0.0.1", .port = port, .routes = routes, .n_routes = 3};
+    sr_http_config_t cfg = {.host = "127.0.0.1", .port = port, .routes = routes, .n_routes = 4};
     return sr_http_new(&cfg, errstr, errstr_size);
 }
 
@@ -92,6 +107,28 @@ static void test_http_serves_routes_with_status_and_content_type(void **state) {
     sr_http_destroy(NULL);
 }
 
+static void test_http_query_arguments_reach_the_handler_decoded(void **state) {
+    (void)state;
+    char errstr[256];
+    sr_http_t *h = start(0, errstr, sizeof errstr);
+    assert_non_null(h);
+    int port = sr_http_port(h);
+
+    http_result_t r = http_get(port, "/echo?user=u%3Cb%3E%201&x=2");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "user=u<b> 1");
+    http_result_free(&r);
+
+    r = http_get(port, "/echo?x=2"); /* another argument only */
+    assert_string_equal(r.body, "user absent");
+    http_result_free(&r);
+
+    r = http_get(port, "/echo");
+    assert_string_equal(r.body, "user absent");
+    http_result_free(&r);
+    sr_http_destroy(h);
+}
+
 static void test_http_port_in_use_fails_at_start_with_the_reason(void **state) {
     (void)state;
     char errstr[256];
@@ -114,6 +151,7 @@ static void test_http_unknown_host_fails_with_the_resolver_reason(void **state) 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_serves_routes_with_status_and_content_type),
+        cmocka_unit_test(test_http_query_arguments_reach_the_handler_decoded),
         cmocka_unit_test(test_http_port_in_use_fails_at_start_with_the_reason),
         cmocka_unit_test(test_http_unknown_host_fails_with_the_resolver_reason),
     };
