@@ -44,7 +44,8 @@
 #define REGISTRY_RETRY_MAX_MS 5000
 
 typedef struct out_list {
-    const char *id; /* user or item id: engine-owned, stable for the engine's lifetime */
+    const char *id; /* user id: the batch's copy (an eviction frees the engine's); item
+                       id: engine-owned, stable for the engine's lifetime */
     sr_scored_id_t *items;
     size_t n;
     int64_t event_ts_ms, seq;
@@ -183,7 +184,8 @@ struct sr_pipeline {
     atomic_int redis_up;       /* the last Redis write succeeded */
     sr_log_limit_t dlq_log_limit, consumer_log_limit;
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
-        sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored;
+        sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored,
+        users_evicted;
     atomic_int paused;
     atomic_int partitions;
     atomic_int failed;
@@ -583,7 +585,8 @@ static void close_batch(sr_pipeline_t *p) {
     for (size_t r = 0; r < ob->n_recos; r++) {
         const sr_reco_update_t *u = &ob->recos[r];
         out_list_t *o = &b->recos[b->n_recos++];
-        o->id = u->user_id;
+        if (!(o->id = sr_arena_strndup(b->arena, u->user_id, strlen(u->user_id))))
+            goto nomem;
         o->n = u->n_items;
         o->event_ts_ms = u->event_ts_ms;
         o->seq = (int64_t)u->seq;
@@ -644,8 +647,11 @@ static void close_batch(sr_pipeline_t *p) {
         }
         if (produce(p, b, p->cfg->io.output_churn_topic, u->user_id, len) != SR_OK)
             goto fail;
+        const char *churn_user = sr_arena_strndup(b->arena, u->user_id, strlen(u->user_id));
+        if (!churn_user)
+            goto nomem;
         out_churn_t *c = &b->churns[b->n_churns++];
-        c->user_id = u->user_id;
+        c->user_id = churn_user;
         c->p = u->alert.probability;
         c->level = sr_churn_level_name(u->alert.level);
         c->ts_ms = u->alert.event_ts_ms;
@@ -657,6 +663,7 @@ static void close_batch(sr_pipeline_t *p) {
     sr_engine_stats(p->engine, &st);
     atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
     atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
+    atomic_store_explicit(&p->users_evicted, st.users_evicted, memory_order_relaxed);
     sr_prom_hist_observe(&p->metrics.batch_close_us, elapsed_us(close_start_ns));
     pthread_mutex_lock(&p->lock);
     queue_push(&p->to_sink, b);
@@ -1928,6 +1935,7 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->partitions = atomic_load(&p->partitions);
     out->users_handed_off = atomic_load(&p->users_handed_off);
     out->users_restored = atomic_load(&p->users_restored);
+    out->users_evicted = atomic_load(&p->users_evicted);
     out->checkpoints_written = atomic_load(&p->checkpoints_written);
     out->checkpoint_errors = atomic_load(&p->checkpoint_errors);
     out->checkpoint_max_pause_ns = (uint64_t)atomic_load(&p->checkpoint_max_pause_ns);
