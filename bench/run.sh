@@ -7,12 +7,15 @@
 #   bench/run.sh engine memory    only these row groups (machine always first)
 #   bench/run.sh --callgrind      instruction profile of a small run (no table)
 #
+#   bench/run.sh plateau          RSS over a stream of ever-new users, ttl on and off
+#
 # Environment: REPEAT (throughput passes per k, default 3), KS (default
 # "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
 # ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run),
 # CHECKPOINT_ARGS (bench_checkpoint flags, default --users 1530000),
 # E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
-# window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50).
+# window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50),
+# PLATEAU_ARGS (bench_plateau flags, default --events 4000000).
 #
 # Extending: write a function rows_<group> that runs its benchmark, keeps
 # the raw output under "$RESULTS" and calls `row GROUP METRIC VALUE TARGET
@@ -24,7 +27,7 @@ BUILD="$ROOT/build-release"
 RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 REPEAT=${REPEAT:-3}
 KS=${KS:-"32 64"}
-DEFAULT_GROUPS="engine memory checkpoint e2e"
+DEFAULT_GROUPS="engine memory plateau checkpoint e2e"
 E2E_REPEAT=${E2E_REPEAT:-3}
 E2E_SECONDS=${E2E_SECONDS:-60}
 TABLE=()
@@ -145,6 +148,34 @@ rows_memory() {
             "$(num "$(jqv "$out" 'select(.result=="memory_item") | .bytes_per_item')")" "$target_item" \
             "$(jqv "$out" 'select(.result=="memory_item") |
                 "(RSS delta - \(.users) users x bytes/user above) / \(.items) items created"')"
+    done
+}
+
+# Bounded memory: RSS over 4 M events of ever-new users (4 events each, 5 s
+# apart: 231 days of event time) with state.user.ttl.days=30 and with it off;
+# then the same with a new item every 100 events (items are not evicted).
+rows_plateau() {
+    build_release bench_plateau
+    local out="$RESULTS/plateau.jsonl" items="$RESULTS/plateau-new-items.jsonl"
+    log "memory plateau, ttl 30 d and off (about 60 s)"
+    # shellcheck disable=SC2086 # PLATEAU_ARGS is a list of flags
+    "$BUILD/bench/bench_plateau" --json ${PLATEAU_ARGS:---events 4000000} >"$out" ||
+        die "bench_plateau failed"
+    log "memory plateau with a new item every 100 events (about 60 s)"
+    # shellcheck disable=SC2086
+    "$BUILD/bench/bench_plateau" --json --new-item-every 100 ${PLATEAU_ARGS:---events 4000000} \
+        >"$items" || die "bench_plateau failed"
+    local f ttl
+    for f in "$out" "$items"; do
+        for ttl in 30 0; do
+            local what="users" target=""
+            [[ $f == "$items" ]] && what="users + a new item / 100 events"
+            [[ $ttl == 30 && $f == "$out" ]] && target="≈ 0"
+            row plateau "RSS growth 2nd half, ttl $ttl d, $what" \
+                "$(jqv "$f" "select(.ttl_days==$ttl) | \"\(.growth_mib_second_half) MiB\"")" "$target" \
+                "$(jqv "$f" "select(.ttl_days==$ttl) |
+                    \"RSS \(.rss_mib_half) -> \(.rss_mib_end) MiB from event \(.events / 2) to \(.events) (\(.span_days) days); \(.users_evicted) users evicted, \(.user_slots) user slots, \(.items) items\"")"
+        done
     done
 }
 
