@@ -211,6 +211,10 @@ static const conf_prop_t props[] = {
      .max = 3650,
      .desc = "users without an event for this long (event time) are evicted and their memory "
              "reused; 0 keeps every user; below churn.horizon.days it is raised to it"},
+    {.name = "state.item.ttl.days", AS_DURATION(engine.item_ttl_ms, DAY_MS), .min = 0,
+     .max = 3650,
+     .desc = "items without an event for this long (event time) are evicted -- factors, "
+             "neighbours, trending -- and their memory reused; 0 keeps every item"},
 
     /* input */
     {.name = "input.topics", AS_STRING(io.input_topics), .flags = CONF_NONEMPTY,

@@ -384,6 +384,11 @@ void sr_churn_user_reset(sr_churn_t *c, uint32_t u) {
     s->risk = -1.0f;
 }
 
+int64_t sr_churn_label_due_ms(const sr_churn_t *c, uint32_t u) {
+    const user_state_t *s = &c->users[u];
+    return s->pending_ms == NO_EXAMPLE ? INT64_MIN : s->pending_ms + c->cfg.horizon_ms;
+}
+
 void sr_churn_evict_user(sr_churn_t *c, uint32_t u, int64_t now_ms) {
     user_state_t *s = &c->users[u];
     if (s->pending_ms != NO_EXAMPLE)

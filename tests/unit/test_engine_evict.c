@@ -1,6 +1,8 @@
 /* Engine: users idle past state.user.ttl are evicted on event time, their
- * churn example resolved first, their dense id reused; the state with
- * evictions round-trips and does not depend on where batches close. */
+ * churn example resolved first, their dense id reused; items idle past
+ * state.item.ttl leave every summary, ring and list before their id is
+ * reused; the state with evictions round-trips and does not depend on where
+ * batches close. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,6 +28,7 @@ static sr_engine_config_t test_config(void) {
     cfg.mf.k = 8;
     cfg.lateness_ms = 0; /* the watermark is the newest event time */
     cfg.user_ttl_ms = TTL_MS;
+    cfg.item_ttl_ms = 15 * DAY_MS;
     cfg.churn.horizon_ms = 14 * DAY_MS;
     return cfg;
 }
@@ -117,26 +120,37 @@ static void test_ttl_zero_keeps_everyone_and_a_short_ttl_is_raised_to_the_horizo
 }
 
 /* With ttl = horizon the example taken at the first churn sweep after her
- * visit is still waiting when she is evicted: eviction resolves it. */
+ * visit (T0 + 1 d) is still inside its horizon when her ttl runs out: she
+ * stays until it is due (T0 + 15 d), then the eviction labels it -- churn
+ * sweeps every 4 days, so no churn sweep falls on T0 + 15 d to do it. */
 static void test_eviction_resolves_the_pending_churn_label_first(void **state) {
     (void)state;
     sr_engine_config_t cfg = test_config();
     cfg.user_ttl_ms = cfg.churn.horizon_ms;
+    cfg.churn.sweep_interval_ms = 4 * DAY_MS;
     sr_engine_t *e = new_engine(&cfg);
     apply(e, "alice", "i1", SR_EVENT_VIEW, T0 + HOUR_MS);
     uint32_t a = find(e, "alice");
     bob_until(e, T0, T0 + 14 * DAY_MS + HOUR_MS);
     sr_churn_user_info_t info;
     sr_churn_user_info(sr_engine_churn(e), a, &info);
-    assert_true(info.pending); /* taken at the churn sweep of T0 + 1 d, due at T0 + 15 d */
+    assert_true(info.pending);
+    assert_int_equal(info.pending_ms, T0 + DAY_MS);
     float predicted = info.pending_p;
     size_t n;
     sr_engine_take_labels(e, &n); /* bob's labels so far */
-    assert_int_equal(evicted(e), 0);
 
+    /* past her ttl, but her example is not due: no eviction, no label */
     apply(e, "bob", "i1", SR_EVENT_VIEW, T0 + 14 * DAY_MS + 3 * HOUR_MS);
-    assert_int_equal(evicted(e), 1);
+    assert_int_equal(evicted(e), 0);
+    assert_int_equal(find(e, "alice"), a);
     const sr_churn_label_t *labels = sr_engine_take_labels(e, &n);
+    for (size_t l = 0; l < n; l++) assert_int_not_equal(labels[l].user, a);
+
+    bob_until(e, T0 + 14 * DAY_MS + 6 * HOUR_MS, T0 + 15 * DAY_MS);
+    assert_int_equal(evicted(e), 1);
+    assert_int_equal(find(e, "alice"), SR_INTERN_NONE);
+    labels = sr_engine_take_labels(e, &n);
     size_t hers = 0;
     for (size_t l = 0; l < n; l++) {
         if (labels[l].user != a)
@@ -230,6 +244,85 @@ static void test_evicted_slot_is_reused_and_a_returning_user_is_cold(void **stat
     sr_engine_destroy(fresh);
 }
 
+/* ---- items ---------------------------------------------------------------- */
+
+static bool lists_item(const sr_neighbour_t *list, size_t n, uint32_t item) {
+    for (size_t k = 0; k < n; k++)
+        if (list[k].item == item)
+            return true;
+    return false;
+}
+
+static void test_item_evicted_after_ttl_leaves_every_reference(void **state) {
+    (void)state;
+    sr_engine_config_t cfg = test_config();
+    cfg.user_ttl_ms = 0; /* alice stays, her history must lose the item */
+    sr_engine_t *e = new_engine(&cfg);
+    apply(e, "alice", "old", SR_EVENT_PURCHASE, T0 + HOUR_MS);
+    apply(e, "alice", "i1", SR_EVENT_VIEW, T0 + HOUR_MS + 1);
+    apply(e, "alice", "i2", SR_EVENT_VIEW, T0 + HOUR_MS + 2);
+    uint32_t old = sr_engine_find_item(e, "old", 3), i1 = sr_engine_find_item(e, "i1", 2);
+    sr_neighbour_t list[SR_SIM_SLOTS];
+    size_t n = sr_sim_neighbours(sr_engine_sim(e), i1, list, SR_SIM_SLOTS);
+    assert_true(lists_item(list, n, old));
+    assert_true(sr_profile_purchased(sr_engine_profile(e, find(e, "alice")), old));
+    /* bob keeps i1 and i2 alive; "old" gets no event for 15 days */
+    for (int64_t t = T0; t <= T0 + 15 * DAY_MS; t += 6 * HOUR_MS) {
+        apply(e, "bob", "i1", SR_EVENT_VIEW, t);
+        apply(e, "bob", "i2", SR_EVENT_VIEW, t + 1);
+    }
+    flush(e);
+    assert_int_equal(sr_engine_find_item(e, "old", 3), old); /* not before its ttl */
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.items_evicted, 0);
+
+    apply(e, "bob", "i1", SR_EVENT_VIEW, T0 + 16 * DAY_MS); /* the next day's sweep */
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.items_evicted, 1);
+    assert_int_equal(sr_engine_find_item(e, "old", 3), SR_INTERN_NONE);
+    assert_null(sr_engine_item_id(e, old));
+    n = sr_sim_neighbours(sr_engine_sim(e), i1, list, SR_SIM_SLOTS);
+    assert_false(lists_item(list, n, old));
+    const sr_profile_t *p = sr_engine_profile(e, find(e, "alice"));
+    assert_int_equal(p->purchased_len, 0);
+    assert_int_equal(p->recent_len, 2);
+    assert_false(sr_profile_seen_recently(p, old));
+    uint32_t recent[SR_PROFILE_RECENT_MAX];
+    assert_int_equal(sr_profile_recent(p, recent, NULL, SR_PROFILE_RECENT_MAX), 2);
+    assert_int_equal(recent[0], sr_engine_find_item(e, "i2", 2)); /* order kept, newest first */
+    assert_int_equal(recent[1], i1);
+    sr_neighbour_t top[SR_TRENDING_MAX];
+    n = sr_trending_top(sr_engine_trending(e), top, SR_TRENDING_MAX);
+    assert_false(lists_item(top, n, old));
+    /* i1's list lost a member: it is published again, without "old" */
+    const sr_outbox_t *out = flush(e);
+    bool republished = false;
+    for (size_t k = 0; k < out->n_sims; k++)
+        if (out->sims[k].item == i1) {
+            republished = true;
+            assert_false(lists_item(out->sims[k].neighbours, out->sims[k].n_neighbours, old));
+        }
+    assert_true(republished);
+
+    /* a new item takes the slot, with nothing of the old one's: its first
+     * event has weight 0, so no model update touches it yet */
+    sr_engine_t *other = new_engine(&cfg);
+    apply(e, "carol", "fresh", SR_EVENT_REMOVE_FROM_CART, T0 + 16 * DAY_MS + 1);
+    apply(other, "carol", "fresh", SR_EVENT_REMOVE_FROM_CART, T0 + 16 * DAY_MS + 1);
+    assert_int_equal(sr_engine_find_item(e, "fresh", 5), old);
+    uint32_t there = sr_engine_find_item(other, "fresh", 5);
+    assert_memory_equal(sr_mf_item_row(sr_engine_mf(e), old),
+                        sr_mf_item_row(sr_engine_mf(other), there), (size_t)cfg.mf.k * sizeof(float));
+    assert_true(sr_mf_item_bias(sr_engine_mf(e), old) == 0.0f);
+    assert_true(sr_sim_count(sr_engine_sim(e), old) == 0.0);
+    assert_true(sr_trending_count(sr_engine_trending(e), old) == 0.0);
+    assert_int_equal(sr_sim_neighbours(sr_engine_sim(e), old, list, SR_SIM_SLOTS), 0);
+    assert_false(sr_profile_purchased(sr_engine_profile(e, find(e, "alice")), old));
+    sr_engine_destroy(other);
+    sr_engine_destroy(e);
+}
+
 /* ---- state --------------------------------------------------------------- */
 
 typedef struct buffer {
@@ -252,7 +345,8 @@ static sr_err_t buffer_write(void *opaque, const void *p, size_t len) {
 }
 
 /* A stream of users who come for a few days and leave: u<n> is active from
- * day n/10 for 3 days, one event per 4 hours, over a catalogue of 50 items. */
+ * day n/10 for 3 days, one event per 4 hours, over 50 items that are
+ * replaced by new ones every 5 days. */
 static void feed(sr_engine_t *e, int day_from, int day_to, int flush_every) {
     char user[32], item[32];
     int applied = 0;
@@ -262,7 +356,7 @@ static void feed(sr_engine_t *e, int day_from, int day_to, int flush_every) {
             if (n < 0)
                 continue;
             snprintf(user, sizeof user, "u%d", n);
-            snprintf(item, sizeof item, "i%d", (int)((n * 7 + t / HOUR_MS) % 50));
+            snprintf(item, sizeof item, "d%d-%d", day / 5, (int)((n * 7 + t / HOUR_MS) % 50));
             apply(e, user, item, n % 5 == 0 ? SR_EVENT_ADD_TO_CART : SR_EVENT_VIEW, T0 + t + n);
             if (++applied % flush_every == 0)
                 flush(e);
@@ -278,6 +372,8 @@ static void test_state_with_evictions_round_trips_and_continues_equal(void **sta
     sr_engine_stats_t st;
     sr_engine_stats(a, &st);
     assert_true(st.users_evicted > 200);
+    assert_true(st.items_evicted > 300);
+    assert_true(sr_sim_items(sr_engine_sim(a)) < 600 - 200); /* item slots reused too */
     assert_true(sr_engine_user_slots(a) < 600 - 200 + 100); /* slots were reused */
     buffer_t b = {0};
     uint64_t digest = 0;
@@ -331,6 +427,7 @@ int main(void) {
         cmocka_unit_test(test_eviction_resolves_the_pending_churn_label_first),
         cmocka_unit_test(test_eviction_drops_the_firing_alert_without_a_resolution),
         cmocka_unit_test(test_evicted_slot_is_reused_and_a_returning_user_is_cold),
+        cmocka_unit_test(test_item_evicted_after_ttl_leaves_every_reference),
         cmocka_unit_test(test_state_with_evictions_round_trips_and_continues_equal),
         cmocka_unit_test(test_eviction_depends_on_event_time_not_on_batches),
     };
