@@ -7,7 +7,7 @@
 #   bench/run.sh engine memory    only these row groups (machine always first)
 #   bench/run.sh --callgrind      instruction profile of a small run (no table)
 #
-#   bench/run.sh plateau          RSS over a stream of ever-new users, ttl on and off
+#   bench/run.sh plateau          RSS over a stream of ever-new users and items, ttls on/off
 #
 # Environment: REPEAT (throughput passes per k, default 3), KS (default
 # "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
@@ -15,7 +15,7 @@
 # CHECKPOINT_ARGS (bench_checkpoint flags, default --users 1530000),
 # E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
 # window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50),
-# PLATEAU_ARGS (bench_plateau flags, default --events 4000000).
+# PLATEAU_ARGS (bench_plateau flags, default --events 4000000 --dt-ms 20000).
 #
 # Extending: write a function rows_<group> that runs its benchmark, keeps
 # the raw output under "$RESULTS" and calls `row GROUP METRIC VALUE TARGET
@@ -151,30 +151,31 @@ rows_memory() {
     done
 }
 
-# Bounded memory: RSS over 4 M events of ever-new users (4 events each, 5 s
-# apart: 231 days of event time) with state.user.ttl.days=30 and with it off;
-# then the same with a new item every 100 events (items are not evicted).
+# Bounded memory: RSS over 4 M events of ever-new users (4 events each, 20 s
+# apart: 926 days of event time) with the default ttls (users 30 d, items
+# 365 d) and with both off; then the same with a new item every 100 events.
 rows_plateau() {
     build_release bench_plateau
     local out="$RESULTS/plateau.jsonl" items="$RESULTS/plateau-new-items.jsonl"
-    log "memory plateau, ttl 30 d and off (about 60 s)"
+    log "memory plateau, ttls on and off (about 60 s)"
     # shellcheck disable=SC2086 # PLATEAU_ARGS is a list of flags
-    "$BUILD/bench/bench_plateau" --json ${PLATEAU_ARGS:---events 4000000} >"$out" ||
+    "$BUILD/bench/bench_plateau" --json ${PLATEAU_ARGS:---events 4000000 --dt-ms 20000} >"$out" ||
         die "bench_plateau failed"
     log "memory plateau with a new item every 100 events (about 60 s)"
     # shellcheck disable=SC2086
-    "$BUILD/bench/bench_plateau" --json --new-item-every 100 ${PLATEAU_ARGS:---events 4000000} \
+    "$BUILD/bench/bench_plateau" --json --new-item-every 100 ${PLATEAU_ARGS:---events 4000000 --dt-ms 20000} \
         >"$items" || die "bench_plateau failed"
-    local f ttl
+    local f ttl what
     for f in "$out" "$items"; do
-        for ttl in 30 0; do
-            local what="users" target=""
-            [[ $f == "$items" ]] && what="users + a new item / 100 events"
-            [[ $ttl == 30 && $f == "$out" ]] && target="≈ 0"
-            row plateau "RSS growth 2nd half, ttl $ttl d, $what" \
-                "$(jqv "$f" "select(.ttl_days==$ttl) | \"\(.growth_mib_second_half) MiB\"")" "$target" \
-                "$(jqv "$f" "select(.ttl_days==$ttl) |
-                    \"RSS \(.rss_mib_half) -> \(.rss_mib_end) MiB from event \(.events / 2) to \(.events) (\(.span_days) days); \(.users_evicted) users evicted, \(.user_slots) user slots, \(.items) items\"")"
+        what="new users"
+        [[ $f == "$items" ]] && what="new users + a new item / 100 events"
+        for ttl in on off; do
+            local sel="select(.ttl_days > 0)" target="≈ 0" label="ttls 30 d / 365 d"
+            [[ $ttl == off ]] && sel="select(.ttl_days == 0)" target="" label="ttls off"
+            row plateau "RSS growth 2nd half, $label, $what" \
+                "$(jqv "$f" "$sel | \"\(.growth_mib_second_half) MiB\"")" "$target" \
+                "$(jqv "$f" "$sel |
+                    \"RSS \(.rss_mib_half) -> \(.rss_mib_end) MiB from event \(.events / 2) to \(.events) (\(.span_days) days); evicted \(.users_evicted) users, \(.items_evicted) items; slots \(.user_slots) users, \(.item_slots) items\"")"
         done
     done
 }
