@@ -7,13 +7,17 @@
 #   bench/run.sh engine memory    only these row groups (machine always first)
 #   bench/run.sh --callgrind      instruction profile of a small run (no table)
 #
+#   bench/run.sh plateau          RSS over a stream of ever-new users and items, ttls on/off
+#
 # Environment: REPEAT (throughput passes per k, default 3), KS (default
 # "32 64"), ENGINE_ARGS / MEMORY_ARGS (extra bench_engine flags, e.g.
 # ENGINE_ARGS="--users 30000 --items 3000" for a quick smoke run),
 # CHECKPOINT_ARGS (bench_checkpoint flags, default --users 1530000),
 # CATCHUP_REPEAT / CATCHUP_EVENTS (catch-up run pairs, default 5, and
-# backlog size, default 2,000,000), E2E_REPEAT (runs per end-to-end row, default 3), E2E_SECONDS (measured
-# window, default 60), E2E_ARGS (extra bench_e2e flags, e.g. -X batch.max.ms=50).
+# backlog size, default 2,000,000), E2E_REPEAT (runs per end-to-end row,
+# default 3), E2E_SECONDS (measured window, default 60), E2E_ARGS (extra
+# bench_e2e flags, e.g. -X batch.max.ms=50), PLATEAU_ARGS (bench_plateau
+# flags, default --events 4000000 --dt-ms 20000).
 #
 # Extending: write a function rows_<group> that runs its benchmark, keeps
 # the raw output under "$RESULTS" and calls `row GROUP METRIC VALUE TARGET
@@ -25,7 +29,7 @@ BUILD="$ROOT/build-release"
 RESULTS="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 REPEAT=${REPEAT:-3}
 KS=${KS:-"32 64"}
-DEFAULT_GROUPS="engine memory checkpoint catchup e2e"
+DEFAULT_GROUPS="engine memory plateau checkpoint catchup e2e"
 CATCHUP_REPEAT=${CATCHUP_REPEAT:-5}
 CATCHUP_EVENTS=${CATCHUP_EVENTS:-2000000}
 E2E_REPEAT=${E2E_REPEAT:-3}
@@ -148,6 +152,35 @@ rows_memory() {
             "$(num "$(jqv "$out" 'select(.result=="memory_item") | .bytes_per_item')")" "$target_item" \
             "$(jqv "$out" 'select(.result=="memory_item") |
                 "(RSS delta - \(.users) users x bytes/user above) / \(.items) items created"')"
+    done
+}
+
+# Bounded memory: RSS over 4 M events of ever-new users (4 events each, 20 s
+# apart: 926 days of event time) with the default ttls (users 30 d, items
+# 365 d) and with both off; then the same with a new item every 100 events.
+rows_plateau() {
+    build_release bench_plateau
+    local out="$RESULTS/plateau.jsonl" items="$RESULTS/plateau-new-items.jsonl"
+    log "memory plateau, ttls on and off (about 60 s)"
+    # shellcheck disable=SC2086 # PLATEAU_ARGS is a list of flags
+    "$BUILD/bench/bench_plateau" --json ${PLATEAU_ARGS:---events 4000000 --dt-ms 20000} >"$out" ||
+        die "bench_plateau failed"
+    log "memory plateau with a new item every 100 events (about 60 s)"
+    # shellcheck disable=SC2086
+    "$BUILD/bench/bench_plateau" --json --new-item-every 100 ${PLATEAU_ARGS:---events 4000000 --dt-ms 20000} \
+        >"$items" || die "bench_plateau failed"
+    local f ttl what
+    for f in "$out" "$items"; do
+        what="new users"
+        [[ $f == "$items" ]] && what="new users + a new item / 100 events"
+        for ttl in on off; do
+            local sel="select(.ttl_days > 0)" target="≈ 0" label="ttls 30 d / 365 d"
+            [[ $ttl == off ]] && sel="select(.ttl_days == 0)" target="" label="ttls off"
+            row plateau "RSS growth 2nd half, $label, $what" \
+                "$(jqv "$f" "$sel | \"\(.growth_mib_second_half) MiB\"")" "$target" \
+                "$(jqv "$f" "$sel |
+                    \"RSS \(.rss_mib_half) -> \(.rss_mib_end) MiB from event \(.events / 2) to \(.events) (\(.span_days) days); evicted \(.users_evicted) users, \(.items_evicted) items; slots \(.user_slots) users, \(.item_slots) items\"")"
+        done
     done
 }
 

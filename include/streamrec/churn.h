@@ -134,6 +134,20 @@ void sr_churn_user_save(const sr_churn_t *c, uint32_t u, void *out);
 void sr_churn_user_load(sr_churn_t *c, uint32_t u, const void *in);
 void sr_churn_user_reset(sr_churn_t *c, uint32_t u);
 
+/* When user u's pending example can be labelled churned (its creation time
+ * plus the horizon), INT64_MIN if none is pending. */
+int64_t sr_churn_label_due_ms(const sr_churn_t *c, uint32_t u);
+
+/* A user leaves for good (evicted after a long inactivity, event time
+ * now_ms, not before sr_churn_label_due_ms()): a pending example resolves
+ * as churned -- it is due and the user never came back -- and the model
+ * trains on it, as a sweep would have; the label names u like any other.
+ * A firing alert is dropped without a RESOLVED (the user did not come back;
+ * the CRM keeps the alert as it last saw it), and alerts of u not yet
+ * drained are dropped too: they name u by its dense id, which a new user
+ * takes next. The slot is then a new user's. */
+void sr_churn_evict_user(sr_churn_t *c, uint32_t u, int64_t now_ms);
+
 /* One user's churn state, for inspection. */
 typedef struct sr_churn_user_info {
     float risk;             /* last scored probability, -1 if never scored */

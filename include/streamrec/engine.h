@@ -15,6 +15,21 @@
  * time.lateness.ms; churn sweeps run when it crosses a sweep boundary. Two
  * engines fed the same events in the same order produce identical outputs.
  *
+ * Memory: users and items are bounded by activity, not by history. On
+ * every event-time hour the watermark crosses, users whose last event is
+ * older than user_ttl_ms are evicted -- once their pending churn example,
+ * if any, is due: it resolves as churned (the user never came back) -- a
+ * firing alert is dropped (no RESOLVED: the user did not come back), the
+ * profile, MF row and churn slot are reset and the dense id and its
+ * dictionary entry are freed; the next new user takes the slot (last freed,
+ * first reused), so the per-user tables stop growing. An evicted user who
+ * returns is a new, cold user. Daily, items without an event for
+ * item_ttl_ms are evicted the same way after every reference to them is
+ * gone (other items' summaries, users' recent and purchased rings, the MF
+ * negative ring, trending); items whose neighbour list lost a member are
+ * marked dirty so the shorter list is published. Strings handed out (ids in
+ * outboxes) are therefore valid only until the next apply().
+ *
  * Thread rules: one thread (the engine thread) calls everything. */
 #ifndef STREAMREC_ENGINE_H
 #define STREAMREC_ENGINE_H
@@ -37,6 +52,11 @@ typedef struct sr_engine_config {
     float event_weight[SR_EVENT__COUNT]; /* view 1, cart 3, remove 0, purchase 5 */
     int64_t lateness_ms;                 /* allowed lateness for the watermark, default 5 s */
     int sim_neighbours;                  /* neighbours published per item, default 20 */
+    int64_t user_ttl_ms;                 /* evict users idle this long (event time), default
+                                            30 d; 0 keeps all; raised to churn.horizon_ms
+                                            if below it (sr_engine_config() shows it) */
+    int64_t item_ttl_ms;                 /* evict items without an event this long, default
+                                            365 d; 0 keeps all */
     sr_profile_config_t profile;
     sr_mf_config_t mf;
     sr_sim_config_t sim;
@@ -48,7 +68,8 @@ typedef struct sr_engine_config {
 /* One user's fresh recommendations. */
 typedef struct sr_reco_update {
     uint32_t user;
-    const char *user_id;        /* borrowed from the engine, valid for its lifetime */
+    const char *user_id;        /* borrowed from the engine: valid until the next apply()
+                                   (an eviction frees it); copy it to keep it longer */
     int64_t event_ts_ms;        /* newest event of this user that shaped the list */
     uint64_t seq;               /* per-user event count: grows with every event */
     size_t n_items;
@@ -91,6 +112,8 @@ typedef struct sr_engine_stats {
     uint64_t by_type[SR_EVENT__COUNT];  /* applied, by type; [UNKNOWN] = skipped */
     uint64_t rejected;                  /* sr_engine_apply() refused */
     size_t users, items;                /* users: with state (forgotten ones not counted) */
+    uint64_t users_evicted;             /* users given up after user_ttl_ms of inactivity */
+    uint64_t items_evicted;             /* items given up after item_ttl_ms without events */
     int64_t watermark_ms;
 } sr_engine_stats_t;
 
@@ -156,6 +179,8 @@ size_t sr_engine_dirty_users(const sr_engine_t *e);
  * only: the timing itself costs ~50 ns an event; it never affects results). */
 void sr_engine_set_stage_timing(sr_engine_t *e, bool on);
 void sr_engine_stage_ns(const sr_engine_t *e, uint64_t ns[SR_STAGE__COUNT]);
+/* The string of a dense id; NULL for a free slot (evicted, never used).
+ * Valid until the next apply() (an eviction may hand it to another id). */
 const char *sr_engine_item_id(const sr_engine_t *e, uint32_t item);
 const char *sr_engine_user_id(const sr_engine_t *e, uint32_t user);
 /* Dense id of a user / item string, or SR_INTERN_NONE (UINT32_MAX). */
@@ -225,7 +250,7 @@ const char *sr_engine_category_id(const sr_engine_t *e, uint32_t category);
  * half-lives, churn features, event types). Everything else (learning
  * rates, weights, thresholds, reco.*) may change between a save and a load:
  * the loaded model goes on under the new values. */
-#define SR_ENGINE_STATE_VERSION 1
+#define SR_ENGINE_STATE_VERSION 2
 
 uint64_t sr_engine_config_fingerprint(const sr_engine_config_t *cfg);
 

@@ -3,12 +3,17 @@
  * Ids are strings on the wire (user ids, item ids, category ids) and dense
  * uint32 indices inside, so the model's tables (factors, profiles, neighbour
  * summaries) are contiguous arrays indexed by id. Dense ids are handed out in
- * first-seen order: 0, 1, 2, ... and never change.
+ * first-seen order: 0, 1, 2, ... and an id keeps its string until it is
+ * removed. A removed id is handed out again (last removed, first reused)
+ * before the id space grows, so tables indexed by id stop growing once
+ * removals keep pace with new ids.
  *
  * Ownership: the dictionary copies every string it is given into its own
- * chunked storage; pointers returned by sr_intern_str() stay valid until
- * sr_intern_destroy() (chunks never move). Lookups and inserts are O(1)
- * expected (open addressing, linear probing, load factor <= 0.7).
+ * chunked storage; pointers returned by sr_intern_str() stay valid until the
+ * id is removed or sr_intern_destroy() (chunks never move; a removed id's
+ * bytes are reused by a later string). Lookups, inserts and removals are
+ * O(1) expected (open addressing, linear probing, load factor <= 0.7,
+ * backward-shift removal: no tombstones).
  *
  * Thread rules: not thread-safe; one owner (the engine thread). */
 #ifndef STREAMREC_INTERN_H
@@ -36,14 +41,23 @@ void sr_intern_destroy(sr_intern_t *d);
 sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
                        uint32_t *id_out, bool *added);
 
+/* Removes a dense id: its string is no longer found, sr_intern_str() returns
+ * NULL for it, and the next new string gets it. SR_ERR_INVALID for an id
+ * not in use, SR_ERR_NOMEM (nothing removed). The caller must have dropped
+ * every reference to the id first. */
+sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id);
+
 /* Dense id of s, or SR_INTERN_NONE. */
 uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len);
 
 /* The string of a dense id (NUL-terminated; *len_out may be NULL).
- * Returns NULL for an id never handed out. */
+ * Returns NULL for an id never handed out or removed. */
 const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out);
 
+/* count: the id space, one past the highest id handed out (removed ids
+ * included): the length tables indexed by id need. live: ids in use. */
 size_t sr_intern_count(const sr_intern_t *d);
+size_t sr_intern_live(const sr_intern_t *d);
 
 /* Prefetching, for a caller that knows which ids it will look up a few
  * lookups from now (none of these changes the dictionary or the result of
@@ -67,9 +81,11 @@ size_t sr_intern_bytes(const sr_intern_t *d);
  * seed per-id random vectors and to derive deterministic alert ids. */
 uint64_t sr_hash_bytes(const void *p, size_t len, uint64_t seed);
 
-/* Saves every id in dense-id order; load into an empty dictionary gives each
- * id its old dense id back. Load refuses a duplicate, an empty or over-long
- * id, or one with a NUL byte (the engine never takes those). Save does not
+/* Saves every id in dense-id order, removed ids and the free list included;
+ * load into an empty dictionary gives each id its old dense id back and
+ * hands out removed ids in the same order. Load refuses a duplicate, an
+ * over-long id, one with a NUL byte (the engine never takes those), or a
+ * free list that does not name each removed id once. Save does not
  * allocate. */
 void sr_intern_save(const sr_intern_t *d, sr_writer_t *w);
 sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *errstr,

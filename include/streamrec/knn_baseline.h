@@ -36,4 +36,8 @@ size_t sr_knn_recommend(sr_knn_t *b, sr_str_t user, const uint32_t **items);
 /* This baseline's dense id of an item string, or UINT32_MAX if unseen. */
 uint32_t sr_knn_item(const sr_knn_t *b, sr_str_t item);
 
+/* Distinct users and items observed so far. */
+size_t sr_knn_users(const sr_knn_t *b);
+size_t sr_knn_items(const sr_knn_t *b);
+
 #endif

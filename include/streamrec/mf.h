@@ -98,6 +98,12 @@ size_t sr_mf_bytes_per_item(const sr_mf_t *mf);
 void sr_mf_user_get(const sr_mf_t *mf, uint32_t u, float *factors, float *accum);
 void sr_mf_user_set(sr_mf_t *mf, uint32_t u, const float *factors, float accum);
 void sr_mf_user_reset(sr_mf_t *mf, uint32_t u, uint64_t id_hash);
+/* Item i's row back to a new item's (factors seeded by id_hash, bias 0):
+ * for a dense id handed out again after an eviction. */
+void sr_mf_item_reset(sr_mf_t *mf, uint32_t i, uint64_t id_hash);
+/* Removes the items with gone[item] != 0 (item < n_items) from the ring of
+ * negatives, keeping the others in their order (oldest in slot 0). O(pool). */
+void sr_mf_drop_negatives(sr_mf_t *mf, const uint8_t *gone, size_t n_items);
 
 /* Direct write access for tests and checkpoint restore. */
 float *sr_mf_user_row_mut(sr_mf_t *mf, uint32_t u);

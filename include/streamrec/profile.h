@@ -75,6 +75,11 @@ float sr_profile_activity(const sr_profile_t *p, const sr_profile_config_t *cfg,
 size_t sr_profile_recent(const sr_profile_t *p, uint32_t *items_out,
                          uint32_t *ts_s_out, size_t max);
 
+/* Removes the items with gone[item] != 0 (item < n_items) from the recent
+ * and purchased rings, keeping the others in order (an item eviction).
+ * True if any was removed. */
+bool sr_profile_drop_items(sr_profile_t *p, const uint8_t *gone, size_t n_items);
+
 bool sr_profile_seen_recently(const sr_profile_t *p, uint32_t item);
 bool sr_profile_purchased(const sr_profile_t *p, uint32_t item);
 

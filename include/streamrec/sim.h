@@ -20,6 +20,7 @@
 #ifndef STREAMREC_SIM_H
 #define STREAMREC_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,14 @@ void sr_sim_slots(const sr_sim_t *s, uint32_t i, const uint32_t **items,
 /* Decayed values at the module's current time (for tests and inspection). */
 double sr_sim_count(const sr_sim_t *s, uint32_t i);
 double sr_sim_pair_count(const sr_sim_t *s, uint32_t a, uint32_t b);
+
+/* For evictions. reset: item i's count and summary back to a new item's.
+ * drop_partners: empties the slots of i's summary whose partner j has
+ * gone[j] != 0 (gone indexed by item, sr_sim_items() long); true if any
+ * was. Run it over every kept item before a gone item's id is reused, so
+ * no summary names the new item for the old one. */
+void sr_sim_reset_item(sr_sim_t *s, uint32_t i);
+bool sr_sim_drop_partners(sr_sim_t *s, uint32_t i, const uint8_t *gone);
 
 size_t sr_sim_items(const sr_sim_t *s);
 size_t sr_sim_bytes_per_item(void);

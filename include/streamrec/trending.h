@@ -36,6 +36,10 @@ void sr_trending_observe(sr_trending_t *t, uint32_t i, float w, int64_t ts_ms);
 
 /* The top items, best first (ties by lower id), scores decayed to now.
  * Returns how many were written (<= max). O(size log size). */
+/* Item i leaves (an eviction): count 0 and off the list, whose last
+ * member takes its place; its id may then be handed out again. */
+void sr_trending_forget_item(sr_trending_t *t, uint32_t i);
+
 size_t sr_trending_top(const sr_trending_t *t, sr_neighbour_t *out, size_t max);
 
 /* Decayed count of item i at the module's current time. */

@@ -84,7 +84,12 @@ static void print_header(FILE *out, const sr_checkpoint_t *c) {
     fprintf(out, "users        %zu", st.users);
     if (slots != st.users)
         fprintf(out, " (%zu ids, %zu without state)", slots, slots - st.users);
-    fprintf(out, "\nitems        %zu\n", st.items);
+    if (st.users_evicted > 0)
+        fprintf(out, ", %" PRIu64 " evicted so far", st.users_evicted);
+    fprintf(out, "\nitems        %zu", st.items);
+    if (st.items_evicted > 0)
+        fprintf(out, " (%" PRIu64 " evicted so far)", st.items_evicted);
+    fputc('\n', out);
     fprintf(out, "categories   %zu\n", sr_engine_categories(e));
     fprintf(out, "events       %" PRIu64 " (", st.events);
     for (int t2 = SR_EVENT_VIEW; t2 < SR_EVENT__COUNT; t2++)

@@ -206,6 +206,16 @@ static const conf_prop_t props[] = {
     {.name = "churn.level.medium", AS_FLOAT(engine.churn.medium_level), .min = 0, .max = 1,
      .desc = "risk at or above which an alert's level is MEDIUM; at most churn.level.high"},
 
+    /* state */
+    {.name = "state.user.ttl.days", AS_DURATION(engine.user_ttl_ms, DAY_MS), .min = 0,
+     .max = 3650,
+     .desc = "users without an event for this long (event time) are evicted and their memory "
+             "reused; 0 keeps every user; below churn.horizon.days it is raised to it"},
+    {.name = "state.item.ttl.days", AS_DURATION(engine.item_ttl_ms, DAY_MS), .min = 0,
+     .max = 3650,
+     .desc = "items without an event for this long (event time) are evicted -- factors, "
+             "neighbours, trending -- and their memory reused; 0 keeps every item"},
+
     /* input */
     {.name = "input.topics", AS_STRING(io.input_topics), .flags = CONF_NONEMPTY,
      .def = "clicks", .desc = "click-event topics to consume, comma-separated"},

@@ -209,7 +209,12 @@ sr_err_t sr_eval_run(const sr_config_t *cfg, const sr_event_log_t *log,
             size_t got = sr_engine_recommend(engine, ev->user_id.ptr, ev->user_id.len, list);
             for (size_t r = 0; r < got; r++) {
                 ids[r] = list[r].item;
-                if (mark_recommended(&recommended, &recommended_cap, list[r].item) != SR_OK) {
+                /* coverage by item string (the baseline's dictionary holds every
+                 * item of the stream): an evicted item's dense id is reused */
+                uint32_t covered_id =
+                    sr_knn_item(knn, sr_str_c(sr_engine_item_id(engine, list[r].item)));
+                if (covered_id != UINT32_MAX &&
+                    mark_recommended(&recommended, &recommended_cap, covered_id) != SR_OK) {
                     err = sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory in eval");
                     goto done;
                 }
@@ -261,15 +266,17 @@ sr_err_t sr_eval_run(const sr_config_t *cfg, const sr_event_log_t *log,
     sr_engine_stats_t st;
     sr_engine_stats(engine, &st);
     out->events = log->n_events;
-    out->users = st.users;
-    out->items = st.items;
+    /* every user and item of the stream, evicted ones included */
+    out->users = sr_knn_users(knn);
+    out->items = sr_knn_items(knn);
     out->k = (int)k;
     finish_metrics(out->model);
     finish_metrics(out->pop);
     finish_metrics(out->knn);
     size_t covered = 0;
     for (size_t i = 0; i < recommended_cap; i++) covered += recommended[i];
-    out->coverage = st.items ? (double)covered / (double)st.items : 0;
+    size_t catalogue = sr_knn_items(knn);
+    out->coverage = catalogue ? (double)covered / (double)catalogue : 0;
     out->churn_examples = churn.n;
     for (size_t i = 0; i < churn.n; i++) out->churn_positives += churn.label[i];
     out->churn_auc = sr_eval_roc_auc(churn.score, churn.label, churn.n);

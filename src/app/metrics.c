@@ -180,6 +180,12 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
     counter(&b, "streamrec_users_restored_total",
             "users whose state was read back from the changelog on assignment",
             st.users_restored);
+    counter(&b, "streamrec_users_evicted_total",
+            "users evicted after state.user.ttl.days without an event (event time)",
+            st.users_evicted);
+    counter(&b, "streamrec_items_evicted_total",
+            "items evicted after state.item.ttl.days without an event (event time)",
+            st.items_evicted);
 
     /* checkpoints */
     counter(&b, "streamrec_checkpoints_total", "checkpoints written to checkpoint.dir",

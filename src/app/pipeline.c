@@ -44,7 +44,7 @@
 #define REGISTRY_RETRY_MAX_MS 5000
 
 typedef struct out_list {
-    const char *id; /* user or item id: engine-owned, stable for the engine's lifetime */
+    const char *id; /* the batch's copy: an eviction frees the engine's */
     sr_scored_id_t *items;
     size_t n;
     int64_t event_ts_ms, seq;
@@ -185,7 +185,8 @@ struct sr_pipeline {
     atomic_int redis_up;       /* the last Redis write succeeded */
     sr_log_limit_t dlq_log_limit, consumer_log_limit;
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
-        sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored;
+        sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored,
+        users_evicted, items_evicted;
     atomic_int paused;
     atomic_int partitions;
     atomic_int failed;
@@ -511,18 +512,27 @@ static void handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
 static sr_scored_id_t *copy_items(sr_pipeline_t *p, batch_t *b, const sr_neighbour_t *items,
                                   size_t n) {
     sr_scored_id_t *out = sr_arena_alloc(b->arena, (n ? n : 1) * sizeof *out);
-    if (out)
-        for (size_t k = 0; k < n; k++) {
-            out[k].item_id = sr_engine_item_id(p->engine, items[k].item);
-            out[k].score = items[k].score;
-        }
+    if (!out)
+        return NULL;
+    for (size_t k = 0; k < n; k++) {
+        /* copied: the sinks write the batch after the engine has moved on,
+         * and an item eviction hands the engine's string to the next item */
+        const char *id = sr_engine_item_id(p->engine, items[k].item);
+        if (!(out[k].item_id = sr_arena_strndup(b->arena, id, strlen(id))))
+            return NULL;
+        out[k].score = items[k].score;
+    }
     return out;
 }
 
 static sr_err_t add_sim(sr_pipeline_t *p, batch_t *b, uint32_t item, const sr_neighbour_t *list,
                         size_t n) {
+    const char *id = sr_engine_item_id(p->engine, item);
+    if (!id)
+        return SR_OK; /* evicted while its list was held back: nothing to publish */
     out_list_t *o = &b->sims[b->n_sims++];
-    o->id = sr_engine_item_id(p->engine, item);
+    if (!(o->id = sr_arena_strndup(b->arena, id, strlen(id))))
+        return SR_ERR_NOMEM;
     o->n = n;
     return (o->items = copy_items(p, b, list, n)) ? SR_OK : SR_ERR_NOMEM;
 }
@@ -599,7 +609,8 @@ static void close_batch(sr_pipeline_t *p) {
     for (size_t r = 0; r < ob->n_recos; r++) {
         const sr_reco_update_t *u = &ob->recos[r];
         out_list_t *o = &b->recos[b->n_recos++];
-        o->id = u->user_id;
+        if (!(o->id = sr_arena_strndup(b->arena, u->user_id, strlen(u->user_id))))
+            goto nomem;
         o->n = u->n_items;
         o->event_ts_ms = u->event_ts_ms;
         o->seq = (int64_t)u->seq;
@@ -660,8 +671,11 @@ static void close_batch(sr_pipeline_t *p) {
         }
         if (produce(p, b, p->cfg->io.output_churn_topic, u->user_id, len) != SR_OK)
             goto fail;
+        const char *churn_user = sr_arena_strndup(b->arena, u->user_id, strlen(u->user_id));
+        if (!churn_user)
+            goto nomem;
         out_churn_t *c = &b->churns[b->n_churns++];
-        c->user_id = u->user_id;
+        c->user_id = churn_user;
         c->p = u->alert.probability;
         c->level = sr_churn_level_name(u->alert.level);
         c->ts_ms = u->alert.event_ts_ms;
@@ -675,6 +689,8 @@ static void close_batch(sr_pipeline_t *p) {
     sr_engine_stats(p->engine, &st);
     atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
     atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
+    atomic_store_explicit(&p->users_evicted, st.users_evicted, memory_order_relaxed);
+    atomic_store_explicit(&p->items_evicted, st.items_evicted, memory_order_relaxed);
     sr_prom_hist_observe(&p->metrics.batch_close_us, elapsed_us(close_start_ns));
     pthread_mutex_lock(&p->lock);
     queue_push(&p->to_sink, b);
@@ -1951,6 +1967,8 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->partitions = atomic_load(&p->partitions);
     out->users_handed_off = atomic_load(&p->users_handed_off);
     out->users_restored = atomic_load(&p->users_restored);
+    out->users_evicted = atomic_load(&p->users_evicted);
+    out->items_evicted = atomic_load(&p->items_evicted);
     out->checkpoints_written = atomic_load(&p->checkpoints_written);
     out->checkpoint_errors = atomic_load(&p->checkpoint_errors);
     out->checkpoint_max_pause_ns = (uint64_t)atomic_load(&p->checkpoint_max_pause_ns);

@@ -5,10 +5,20 @@
 #include <xxhash.h>
 
 /* String storage: chunks of CHUNK_BYTES; each string is stored as a
- * NUL-terminated run, and strs[id] points at it. Chunks never move, so
- * pointers handed out stay valid. A 16-bit length prefix would save nothing
- * over the NUL we need anyway for C callers, so lengths live in lens[]. */
+ * NUL-terminated run in a cell of its size class, and strs[id] points at
+ * it. Chunks never move, so pointers handed out stay valid until the id is
+ * removed. A 16-bit length prefix would save nothing over the NUL we need
+ * anyway for C callers, so lengths live in lens[].
+ *
+ * Size classes exist for removal: the cell of a removed id goes on its
+ * class's free list and the next string of that class takes it, so a
+ * stream of ever-new ids with old ones removed reuses the same bytes
+ * instead of filling new chunks. Classes step by 8 bytes up to 128 (ids
+ * are short: a few bytes of rounding each) and double above. */
 #define CHUNK_BYTES (1u << 20)
+#define CELL_STEP 8
+#define CELL_SMALL_MAX 128
+#define N_CLASSES (CELL_SMALL_MAX / CELL_STEP + 4) /* + 256, 512, 1024, 2048 */
 
 typedef struct chunk {
     struct chunk *next;
@@ -31,7 +41,26 @@ struct sr_intern {
     size_t count, cap;
     chunk_t *chunks;  /* newest first */
     size_t chunk_total;
+    uint32_t *free_ids; /* removed ids, the next to hand out last */
+    size_t n_free, free_cap;
+    char *free_cell[N_CLASSES]; /* intrusive lists: a free cell's first bytes hold the next */
 };
+
+/* The size class of a string of len bytes (its cell holds len + 1). */
+static int cell_class(size_t len) {
+    size_t need = len + 1;
+    if (need <= CELL_SMALL_MAX)
+        return (int)((need + CELL_STEP - 1) / CELL_STEP) - 1;
+    int c = CELL_SMALL_MAX / CELL_STEP;
+    for (size_t cap = 2 * CELL_SMALL_MAX; cap < need; cap *= 2) c++;
+    return c;
+}
+
+static size_t cell_bytes(int c) {
+    if (c < CELL_SMALL_MAX / CELL_STEP)
+        return (size_t)(c + 1) * CELL_STEP;
+    return (size_t)(2 * CELL_SMALL_MAX) << (c - CELL_SMALL_MAX / CELL_STEP);
+}
 
 uint64_t sr_hash_bytes(const void *p, size_t len, uint64_t seed) {
     return XXH3_64bits_withSeed(p, len, seed);
@@ -71,6 +100,7 @@ void sr_intern_destroy(sr_intern_t *d) {
     free(d->slots);
     free(d->strs);
     free(d->lens);
+    free(d->free_ids);
     free(d);
 }
 
@@ -99,6 +129,8 @@ static sr_err_t grow_table(sr_intern_t *d) {
     memset(slots, 0xff, n_slots * sizeof *slots);
     size_t mask = n_slots - 1;
     for (uint32_t id = 0; id < d->count; id++) {
+        if (!d->strs[id])
+            continue; /* removed */
         uint64_t h = sr_hash_bytes(d->strs[id], d->lens[id], 0);
         size_t i = (size_t)h & mask;
         while (slots[i].id != SR_INTERN_NONE) i = (i + 1) & mask;
@@ -112,8 +144,17 @@ static sr_err_t grow_table(sr_intern_t *d) {
 }
 
 static const char *store(sr_intern_t *d, const char *s, size_t len) {
+    int cls = cell_class(len);
+    size_t bytes = cell_bytes(cls);
+    char *p = d->free_cell[cls];
+    if (p) {
+        memcpy(&d->free_cell[cls], p, sizeof p);
+        memcpy(p, s, len);
+        p[len] = '\0';
+        return p;
+    }
     chunk_t *c = d->chunks;
-    if (!c || c->used + len + 1 > CHUNK_BYTES) {
+    if (!c || c->used + bytes > CHUNK_BYTES) {
         c = malloc(sizeof *c + CHUNK_BYTES);
         if (!c)
             return NULL;
@@ -122,10 +163,10 @@ static const char *store(sr_intern_t *d, const char *s, size_t len) {
         d->chunks = c;
         d->chunk_total += sizeof *c + CHUNK_BYTES;
     }
-    char *p = c->bytes + c->used;
+    p = c->bytes + c->used;
     memcpy(p, s, len);
     p[len] = '\0';
-    c->used += len + 1;
+    c->used += bytes;
     return p;
 }
 
@@ -142,12 +183,12 @@ sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
             *added = false;
         return SR_OK;
     }
-    if ((d->count + 1) * 10 > (d->mask + 1) * 7) {
+    if ((d->count - d->n_free + 1) * 10 > (d->mask + 1) * 7) {
         if (grow_table(d) != SR_OK)
             return SR_ERR_NOMEM;
         i = probe(d, s, len, h, &found);
     }
-    if (d->count == d->cap) {
+    if (d->n_free == 0 && d->count == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 1024;
         const char **strs = realloc(d->strs, cap * sizeof *strs);
         if (!strs)
@@ -162,7 +203,7 @@ sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
     const char *copy = store(d, s, len);
     if (!copy)
         return SR_ERR_NOMEM;
-    uint32_t id = (uint32_t)d->count++;
+    uint32_t id = d->n_free > 0 ? d->free_ids[--d->n_free] : (uint32_t)d->count++;
     d->strs[id] = copy;
     d->lens[id] = (uint16_t)len;
     d->slots[i].id = id;
@@ -170,6 +211,47 @@ sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
     *id_out = id;
     if (added)
         *added = true;
+    return SR_OK;
+}
+
+sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id) {
+    if (id >= d->count || !d->strs[id])
+        return SR_ERR_INVALID;
+    if (d->n_free == d->free_cap) {
+        size_t cap = d->free_cap ? d->free_cap * 2 : 1024;
+        uint32_t *ids = realloc(d->free_ids, cap * sizeof *ids);
+        if (!ids)
+            return SR_ERR_NOMEM;
+        d->free_ids = ids;
+        d->free_cap = cap;
+    }
+    bool found;
+    size_t i = probe(d, d->strs[id], d->lens[id], sr_hash_bytes(d->strs[id], d->lens[id], 0),
+                     &found);
+    /* Backward-shift deletion (Knuth 6.4, algorithm R): the entries after the
+     * hole that could not sit at or before it move up, so probes stay short
+     * and no tombstone ever needs a rehash to clear. */
+    for (size_t j = (i + 1) & d->mask;; j = (j + 1) & d->mask) {
+        slot_t *sl = &d->slots[j];
+        if (sl->id == SR_INTERN_NONE)
+            break;
+        size_t home = (size_t)sr_hash_bytes(d->strs[sl->id], d->lens[sl->id], 0) & d->mask;
+        /* it may fill the hole at i unless its home lies cyclically in (i, j] */
+        bool home_after_hole = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (home_after_hole)
+            continue;
+        d->slots[i] = *sl;
+        i = j;
+    }
+    d->slots[i].id = SR_INTERN_NONE;
+    d->slots[i].hash_hi = UINT32_MAX;
+    int cls = cell_class(d->lens[id]);
+    char *cell = (char *)d->strs[id];
+    memcpy(cell, &d->free_cell[cls], sizeof cell);
+    d->free_cell[cls] = cell;
+    d->strs[id] = NULL;
+    d->lens[id] = 0;
+    d->free_ids[d->n_free++] = id;
     return SR_OK;
 }
 
@@ -203,12 +285,12 @@ uint32_t sr_intern_guess(const sr_intern_t *d, uint64_t h) {
 }
 
 void sr_intern_prefetch_str(const sr_intern_t *d, uint32_t id) {
-    if (id < d->count)
+    if (id < d->count && d->strs[id])
         __builtin_prefetch(d->strs[id]);
 }
 
 const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out) {
-    if (id >= d->count)
+    if (id >= d->count || !d->strs[id])
         return NULL;
     if (len_out)
         *len_out = d->lens[id];
@@ -217,23 +299,51 @@ const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out) {
 
 size_t sr_intern_count(const sr_intern_t *d) { return d->count; }
 
+size_t sr_intern_live(const sr_intern_t *d) { return d->count - d->n_free; }
+
 size_t sr_intern_bytes(const sr_intern_t *d) {
     return sizeof *d + (d->mask + 1) * sizeof(slot_t) +
-           d->cap * (sizeof(char *) + sizeof(uint16_t)) + d->chunk_total;
+           d->cap * (sizeof(char *) + sizeof(uint16_t)) + d->free_cap * sizeof(uint32_t) +
+           d->chunk_total;
 }
 
 /* ---- save and load ------------------------------------------------------
  *
  * "DICT", u32 count, then count x (u16 length, bytes): the ids in dense-id
- * order, so interning them again in that order hands out the same ids. */
+ * order, length 0 for a removed id; then u32 free count and the removed ids
+ * in free-list order. Interning the ids again in that order and restoring
+ * the free list hands out the same ids as before the save. */
 
 void sr_intern_save(const sr_intern_t *d, sr_writer_t *w) {
     sr_writer_tag(w, "DICT");
     sr_writer_u32(w, (uint32_t)d->count);
     for (size_t id = 0; id < d->count; id++) {
         sr_writer_u16(w, d->lens[id]);
-        sr_writer_bytes(w, d->strs[id], d->lens[id]);
+        if (d->strs[id])
+            sr_writer_bytes(w, d->strs[id], d->lens[id]);
     }
+    sr_writer_u32(w, (uint32_t)d->n_free);
+    sr_writer_u32s(w, d->free_ids, d->n_free);
+}
+
+/* Appends a removed id at the end of the id space (load only). */
+static sr_err_t add_hole(sr_intern_t *d) {
+    if (d->count == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1024;
+        const char **strs = realloc(d->strs, cap * sizeof *strs);
+        if (!strs)
+            return SR_ERR_NOMEM;
+        d->strs = strs;
+        uint16_t *lens = realloc(d->lens, cap * sizeof *lens);
+        if (!lens)
+            return SR_ERR_NOMEM;
+        d->lens = lens;
+        d->cap = cap;
+    }
+    d->strs[d->count] = NULL;
+    d->lens[d->count] = 0;
+    d->count++;
+    return SR_OK;
 }
 
 sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *errstr,
@@ -247,15 +357,22 @@ sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *
                                : sr_reader_error(r, what, errstr, errstr_size);
     uint32_t count = sr_reader_u32(r);
     char s[SR_INTERN_MAX_LEN];
+    size_t holes = 0;
     /* No reservation from the count: a corrupt count must not allocate more
      * than the bytes actually present justify. */
     for (uint32_t id = 0; id < count && sr_reader_ok(r); id++) {
         uint16_t len = sr_reader_u16(r);
         if (!sr_reader_ok(r))
             break;
-        if (len == 0 || len > SR_INTERN_MAX_LEN)
+        if (len == 0) {
+            if (add_hole(d) != SR_OK)
+                return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", what);
+            holes++;
+            continue;
+        }
+        if (len > SR_INTERN_MAX_LEN)
             return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
-                             "%s: id %u has length %u, outside [1, %d]", what, id, len,
+                             "%s: id %u has length %u, over %d", what, id, len,
                              SR_INTERN_MAX_LEN);
         if (!sr_reader_take(r, s, len))
             break;
@@ -271,7 +388,28 @@ sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *
             return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
                              "%s: id %u repeats id %u ('%.*s')", what, id, got, (int)len, s);
     }
+    uint32_t n_free = sr_reader_u32(r);
     if (!sr_reader_ok(r))
         return sr_reader_error(r, what, errstr, errstr_size);
+    if (n_free != holes)
+        return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                         "%s: %u free ids listed for %zu removed ids", what, n_free, holes);
+    if (n_free > 0) {
+        if (!(d->free_ids = malloc(n_free * sizeof *d->free_ids)))
+            return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", what);
+        d->free_cap = n_free;
+        if (!sr_reader_u32s(r, d->free_ids, n_free))
+            return sr_reader_error(r, what, errstr, errstr_size);
+        /* each removed id once: a hole's length (0) marks it taken */
+        for (uint32_t k = 0; k < n_free; k++) {
+            uint32_t id = d->free_ids[k];
+            if (id >= d->count || d->strs[id] || d->lens[id] != 0)
+                return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                 "%s: free id %u is out of range, in use or repeated", what, id);
+            d->lens[id] = 1;
+        }
+        for (uint32_t k = 0; k < n_free; k++) d->lens[d->free_ids[k]] = 0;
+        d->n_free = n_free;
+    }
     return SR_OK;
 }

@@ -384,6 +384,24 @@ void sr_churn_user_reset(sr_churn_t *c, uint32_t u) {
     s->risk = -1.0f;
 }
 
+int64_t sr_churn_label_due_ms(const sr_churn_t *c, uint32_t u) {
+    const user_state_t *s = &c->users[u];
+    return s->pending_ms == NO_EXAMPLE ? INT64_MIN : s->pending_ms + c->cfg.horizon_ms;
+}
+
+void sr_churn_evict_user(sr_churn_t *c, uint32_t u, int64_t now_ms) {
+    user_state_t *s = &c->users[u];
+    if (s->pending_ms != NO_EXAMPLE)
+        resolve(c, u, s, 1, now_ms);
+    sr_churn_alert_t *alerts = c->alerts.items;
+    size_t kept = 0;
+    for (size_t a = 0; a < c->alerts.n; a++)
+        if (alerts[a].user != u)
+            alerts[kept++] = alerts[a];
+    c->alerts.n = kept;
+    sr_churn_user_reset(c, u);
+}
+
 void sr_churn_user_info(const sr_churn_t *c, uint32_t u, sr_churn_user_info_t *out) {
     memset(out, 0, sizeof *out);
     out->risk = -1.0f;

@@ -9,6 +9,16 @@
 #include "streamrec/intern.h"
 
 #define DAY_MS (24 * 3600 * 1000LL)
+#define HOUR_MS (3600 * 1000LL)
+
+/* Event time between eviction sweeps. A sweep reads one int64 per user slot
+ * (seen_ms, not the profiles), so at 1 M users an hourly sweep costs ~1 ms
+ * per hour of event time; a user leaves at most an hour after its ttl. */
+#define EVICT_INTERVAL_MS HOUR_MS
+/* Event time between item eviction sweeps. An item sweep that evicts
+ * anything visits every kept item's summary and every user's rings (the
+ * references to scrub before an id is reused): daily keeps that rare. */
+#define ITEM_EVICT_INTERVAL_MS DAY_MS
 
 /* A set of dense ids with O(1) insert and ordered iteration: a flag byte per
  * id plus the list of members, in insertion order (so flush order, and with
@@ -38,7 +48,11 @@ struct sr_engine {
     sr_engine_config_t cfg;
     sr_intern_t *user_ids, *item_ids, *category_ids;
     sr_profile_t *profiles;
+    int64_t *seen_ms; /* per user slot: last_seen_ms of a user with state, else INT64_MAX */
     size_t n_profiles_cap;
+    int64_t last_evict_ms; /* event time of the last eviction sweep, INT64_MIN before it */
+    int64_t *item_seen_ms; /* per item slot: newest event naming it, INT64_MAX if free */
+    int64_t last_item_evict_ms;
     sr_mf_t *mf;
     sr_sim_t *sim;
     sr_trending_t *trending;
@@ -89,6 +103,8 @@ void sr_engine_config_defaults(sr_engine_config_t *cfg) {
     cfg->event_weight[SR_EVENT_PURCHASE] = 5;
     cfg->lateness_ms = 5000;
     cfg->sim_neighbours = 20;
+    cfg->user_ttl_ms = 30 * DAY_MS;
+    cfg->item_ttl_ms = 365 * DAY_MS;
     sr_profile_config_defaults(&cfg->profile);
     sr_mf_config_defaults(&cfg->mf);
     sr_sim_config_defaults(&cfg->sim);
@@ -152,9 +168,19 @@ sr_engine_t *sr_engine_new(const sr_engine_config_t *cfg, char *errstr, size_t e
         return NULL;
     }
     e->cfg = *cfg;
+    /* An evicted user's pending churn example resolves as churned, which is
+     * only true once the user was away for at least the churn horizon. */
+    if (cfg->user_ttl_ms > 0 && cfg->user_ttl_ms < cfg->churn.horizon_ms)
+        e->cfg.user_ttl_ms = cfg->churn.horizon_ms;
+    e->last_evict_ms = INT64_MIN;
+    e->last_item_evict_ms = INT64_MIN;
     if (cfg->sim_neighbours < 1 || cfg->sim_neighbours > SR_SIM_SLOTS) {
         sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "sim.neighbours must be in [1, %d]",
                   SR_SIM_SLOTS);
+        goto fail;
+    }
+    if (cfg->user_ttl_ms < 0 || cfg->item_ttl_ms < 0) {
+        sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "state.user.ttl and state.item.ttl must be >= 0");
         goto fail;
     }
     e->user_ids = sr_intern_new(1024);
@@ -183,6 +209,7 @@ void sr_engine_destroy(sr_engine_t *e) {
     sr_intern_destroy(e->item_ids);
     sr_intern_destroy(e->category_ids);
     free(e->profiles);
+    free(e->seen_ms);
     sr_mf_destroy(e->mf);
     sr_sim_destroy(e->sim);
     sr_trending_destroy(e->trending);
@@ -195,48 +222,90 @@ void sr_engine_destroy(sr_engine_t *e) {
     free(e->sims);
     free(e->sim_items);
     free(e->sim_signature);
+    free(e->item_seen_ms);
     free(e->alerts);
     free(e->labels);
     free(e);
 }
 
+/* Grows the per-user-slot arrays to hold slot u. */
+static sr_err_t reserve_users(sr_engine_t *e, size_t u) {
+    if (u < e->n_profiles_cap)
+        return SR_OK;
+    size_t cap = e->n_profiles_cap ? e->n_profiles_cap * 2 : 1024;
+    while (cap <= u) cap *= 2;
+    sr_profile_t *p = realloc(e->profiles, cap * sizeof *p);
+    if (!p)
+        return SR_ERR_NOMEM;
+    e->profiles = p;
+    int64_t *seen = realloc(e->seen_ms, cap * sizeof *seen);
+    if (!seen)
+        return SR_ERR_NOMEM;
+    e->seen_ms = seen;
+    e->n_profiles_cap = cap;
+    return SR_OK;
+}
+
 static sr_err_t add_user(sr_engine_t *e, const sr_str_t *id, uint32_t *u, bool *added_out) {
     bool added;
+    size_t slots = sr_intern_count(e->user_ids);
     sr_err_t err = sr_intern_add(e->user_ids, id->ptr, id->len, u, &added);
     if (added_out)
         *added_out = err == SR_OK && added;
     if (err != SR_OK || !added)
         return err;
-    if (*u >= e->n_profiles_cap) {
-        size_t cap = e->n_profiles_cap ? e->n_profiles_cap * 2 : 1024;
-        sr_profile_t *p = realloc(e->profiles, cap * sizeof *p);
-        if (!p)
-            return SR_ERR_NOMEM;
-        e->profiles = p;
-        e->n_profiles_cap = cap;
-    }
+    if ((err = reserve_users(e, *u)) != SR_OK)
+        return err;
     sr_profile_init(&e->profiles[*u]);
+    e->seen_ms[*u] = INT64_MAX;
     uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
+    if (*u < slots) {
+        /* a slot freed by an eviction: its rows are a new user's again */
+        sr_mf_user_reset(e->mf, *u, h);
+        sr_churn_user_reset(e->churn, *u);
+        return SR_OK;
+    }
     if ((err = sr_mf_ensure_user(e->mf, *u, h)) != SR_OK ||
         (err = sr_churn_ensure_user(e->churn, *u)) != SR_OK)
         return err;
     return SR_OK;
 }
 
+/* Grows the per-item-slot arrays to hold slot i. */
+static sr_err_t reserve_items(sr_engine_t *e, size_t i) {
+    if (i < e->sim_signature_cap)
+        return SR_OK;
+    size_t cap = e->sim_signature_cap ? e->sim_signature_cap * 2 : 1024;
+    while (cap <= i) cap *= 2;
+    uint64_t *sig = realloc(e->sim_signature, cap * sizeof *sig);
+    if (!sig)
+        return SR_ERR_NOMEM;
+    memset(sig + e->sim_signature_cap, 0, (cap - e->sim_signature_cap) * sizeof *sig);
+    e->sim_signature = sig;
+    int64_t *seen = realloc(e->item_seen_ms, cap * sizeof *seen);
+    if (!seen)
+        return SR_ERR_NOMEM;
+    e->item_seen_ms = seen;
+    e->sim_signature_cap = cap;
+    return SR_OK;
+}
+
 static sr_err_t add_item(sr_engine_t *e, const sr_str_t *id, uint32_t *i) {
     bool added;
+    size_t slots = sr_intern_count(e->item_ids);
     sr_err_t err = sr_intern_add(e->item_ids, id->ptr, id->len, i, &added);
     if (err != SR_OK || !added)
         return err;
     uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
-    if (*i >= e->sim_signature_cap) {
-        size_t cap = e->sim_signature_cap ? e->sim_signature_cap * 2 : 1024;
-        uint64_t *sig = realloc(e->sim_signature, cap * sizeof *sig);
-        if (!sig)
-            return SR_ERR_NOMEM;
-        memset(sig + e->sim_signature_cap, 0, (cap - e->sim_signature_cap) * sizeof *sig);
-        e->sim_signature = sig;
-        e->sim_signature_cap = cap;
+    if ((err = reserve_items(e, *i)) != SR_OK)
+        return err;
+    /* an item known only through a user's history (a handoff) lives from now */
+    e->item_seen_ms[*i] = e->max_ts_ms;
+    if (*i < slots) {
+        /* a slot freed by an eviction: its summary, trending count and
+         * signature were cleared then; the factors are seeded by the new id */
+        sr_mf_item_reset(e->mf, *i, h);
+        return SR_OK;
     }
     if ((err = sr_mf_ensure_item(e->mf, *i, h)) != SR_OK ||
         (err = sr_sim_ensure_item(e->sim, *i)) != SR_OK ||
@@ -291,11 +360,114 @@ static sr_err_t update_similarity(sr_engine_t *e, const sr_profile_t *p, uint32_
     return dirty_add(&e->dirty_items, item);
 }
 
+/* Gives up user u for good: its churn example resolves, its state goes,
+ * and its dense id goes back to the dictionary for the next new user. */
+static sr_err_t evict_user(sr_engine_t *e, uint32_t u, int64_t now_ms) {
+    sr_err_t err = sr_intern_remove(e->user_ids, u);
+    if (err != SR_OK)
+        return err;
+    sr_churn_evict_user(e->churn, u, now_ms);
+    sr_profile_init(&e->profiles[u]);
+    dirty_remove(&e->dirty_users, u);
+    e->seen_ms[u] = INT64_MAX;
+    e->stats.users_evicted++;
+    return SR_OK;
+}
+
+/* Evicts the users whose last event is older than user_ttl_ms before the
+ * sweep time and whose churn example (if any) is due: a watermark-driven
+ * sweep on the hour, like churn's on its
+ * interval, so which users go and in what order depends on event time only
+ * (ids go back to the free list in ascending order; the highest is reused
+ * first). Users given up by sr_engine_forget_user() keep their slot. */
+static void maybe_evict(sr_engine_t *e, int64_t watermark) {
+    if (e->cfg.user_ttl_ms <= 0)
+        return;
+    int64_t sweep = watermark - (((watermark % EVICT_INTERVAL_MS) + EVICT_INTERVAL_MS) %
+                                 EVICT_INTERVAL_MS);
+    if (e->last_evict_ms != INT64_MIN && sweep <= e->last_evict_ms)
+        return;
+    e->last_evict_ms = sweep;
+    if (sweep < INT64_MIN + e->cfg.user_ttl_ms)
+        return;
+    int64_t cutoff = sweep - e->cfg.user_ttl_ms;
+    size_t slots = sr_intern_count(e->user_ids);
+    for (size_t u = 0; u < slots; u++) {
+        if (e->seen_ms[u] >= cutoff)
+            continue;
+        /* a churn example still inside its horizon waits for its label: the
+         * user could have come back then, and labels must not depend on the
+         * ttl (the churn sweep or a later eviction sweep resolves it) */
+        if (sr_churn_label_due_ms(e->churn, (uint32_t)u) > sweep)
+            continue;
+        if (evict_user(e, (uint32_t)u, sweep) != SR_OK)
+            break; /* out of memory for the free list: the user stays, the next sweep retries */
+    }
+}
+
+/* Evicts the items without an event for item_ttl_ms before the sweep time
+ * (a daily, watermark-driven sweep). Before a gone item's id may be reused
+ * every reference to it goes: the partner slots of the other items'
+ * summaries (those items are marked dirty, so their shorter lists are
+ * published), the users' recent and purchased rings, the MF negative ring,
+ * trending, the dirty set. Its own summary, trending count and signature
+ * are cleared, and its id returns to the dictionary (ascending order, so the
+ * highest is reused first). O(items x slots + users) when anything goes. */
+static void maybe_evict_items(sr_engine_t *e, int64_t watermark) {
+    if (e->cfg.item_ttl_ms <= 0)
+        return;
+    int64_t iv = ITEM_EVICT_INTERVAL_MS;
+    int64_t sweep = watermark - (((watermark % iv) + iv) % iv);
+    if (e->last_item_evict_ms != INT64_MIN && sweep <= e->last_item_evict_ms)
+        return;
+    e->last_item_evict_ms = sweep;
+    if (sweep < INT64_MIN + e->cfg.item_ttl_ms)
+        return;
+    int64_t cutoff = sweep - e->cfg.item_ttl_ms;
+    size_t n_items = sr_intern_count(e->item_ids), n_gone = 0;
+    for (size_t i = 0; i < n_items; i++) n_gone += e->item_seen_ms[i] < cutoff;
+    if (n_gone == 0)
+        return;
+    uint8_t *gone = calloc(n_items, 1);
+    if (!gone)
+        return; /* out of memory: the items stay until a later sweep */
+    for (size_t i = 0; i < n_items; i++) gone[i] = e->item_seen_ms[i] < cutoff;
+
+    for (size_t i = 0; i < n_items; i++)
+        if (!gone[i] && e->item_seen_ms[i] != INT64_MAX &&
+            sr_sim_drop_partners(e->sim, (uint32_t)i, gone))
+            dirty_add(&e->dirty_items, (uint32_t)i); /* on failure: published at its next change */
+    size_t n_users = sr_intern_count(e->user_ids);
+    for (size_t u = 0; u < n_users; u++) sr_profile_drop_items(&e->profiles[u], gone, n_items);
+    sr_mf_drop_negatives(e->mf, gone, n_items);
+    size_t kept = 0;
+    for (size_t d = 0; d < e->dirty_items.n; d++) {
+        uint32_t i = e->dirty_items.ids[d];
+        if (gone[i])
+            e->dirty_items.flag[i] = 0;
+        else
+            e->dirty_items.ids[kept++] = i;
+    }
+    e->dirty_items.n = kept;
+    for (size_t i = 0; i < n_items; i++) {
+        if (!gone[i] || sr_intern_remove(e->item_ids, (uint32_t)i) != SR_OK)
+            continue; /* out of memory for the free list: a cleared item stays */
+        sr_sim_reset_item(e->sim, (uint32_t)i);
+        sr_trending_forget_item(e->trending, (uint32_t)i);
+        e->sim_signature[i] = 0;
+        e->item_seen_ms[i] = INT64_MAX;
+        e->stats.items_evicted++;
+    }
+    free(gone);
+}
+
 static void maybe_sweep(sr_engine_t *e) {
     int64_t watermark = e->max_ts_ms - e->cfg.lateness_ms;
     int64_t due = sr_churn_sweep_due(e->churn, watermark);
     if (due != INT64_MIN)
         sr_churn_sweep(e->churn, e->profiles, sr_intern_count(e->user_ids), due);
+    maybe_evict(e, watermark);
+    maybe_evict_items(e, watermark);
 }
 
 sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size) {
@@ -325,8 +497,12 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
         goto nomem;
     if (!new_user && e->profiles[u].events == 0)
         e->n_forgotten--; /* a user given up earlier starts over here */
-    if (ev->item_id.len > 0 && (err = add_item(e, &ev->item_id, &item)) != SR_OK)
-        goto nomem;
+    if (ev->item_id.len > 0) {
+        if ((err = add_item(e, &ev->item_id, &item)) != SR_OK)
+            goto nomem;
+        if (ev->ts_ms > e->item_seen_ms[item])
+            e->item_seen_ms[item] = ev->ts_ms;
+    }
     if (ev->category_id.len > 0 &&
         (err = sr_intern_add(e->category_ids, ev->category_id.ptr, ev->category_id.len,
                              &category, NULL)) != SR_OK)
@@ -349,6 +525,7 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
     }
     sr_profile_update(p, &e->cfg.profile, ev->type, weight, item, category, ev->price,
                       ev->has_price, ev->ts_ms);
+    e->seen_ms[u] = p->last_seen_ms;
     if ((err = dirty_add(&e->dirty_users, u)) != SR_OK)
         goto nomem;
     stage_done(e, SR_STAGE_PROFILE, &mark);
@@ -617,8 +794,8 @@ const sr_churn_label_t *sr_engine_take_labels(sr_engine_t *e, size_t *n) {
 
 void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out) {
     *out = e->stats;
-    out->users = sr_intern_count(e->user_ids) - e->n_forgotten;
-    out->items = sr_intern_count(e->item_ids);
+    out->users = sr_intern_live(e->user_ids) - e->n_forgotten;
+    out->items = sr_intern_live(e->item_ids);
     out->watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
 }
 
@@ -808,6 +985,7 @@ sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_
         *profile_ref(&p, r, &is_category) = ids[r];
     }
     e->profiles[u] = p;
+    e->seen_ms[u] = p.last_seen_ms;
     sr_churn_user_load(e->churn, u, churn_slot);
     float accum;
     memcpy(&accum, mf_row + (size_t)e->cfg.mf.k * sizeof(float), sizeof accum);
@@ -826,6 +1004,7 @@ void sr_engine_forget_user(sr_engine_t *e, uint32_t user) {
     sr_churn_user_reset(e->churn, user);
     sr_mf_user_reset(e->mf, user, sr_hash_bytes(id, len, 0));
     dirty_remove(&e->dirty_users, user);
+    e->seen_ms[user] = INT64_MAX;
     e->n_forgotten++;
 }
 
@@ -947,8 +1126,13 @@ sr_err_t sr_engine_save(const sr_engine_t *e, sr_write_fn *write, void *opaque,
     sr_writer_i64(&w, e->max_ts_ms);
     sr_writer_u8(&w, e->any_event ? 1 : 0);
     sr_writer_u32(&w, (uint32_t)e->n_forgotten);
+    sr_writer_i64(&w, e->last_evict_ms);
+    sr_writer_u64(&w, e->stats.users_evicted);
+    sr_writer_i64(&w, e->last_item_evict_ms);
+    sr_writer_u64(&w, e->stats.items_evicted);
     sr_writer_u32(&w, (uint32_t)n_items);
     sr_writer_u64s(&w, e->sim_signature, n_items);
+    for (size_t i = 0; i < n_items; i++) sr_writer_i64(&w, e->item_seen_ms[i]);
     sr_writer_u32(&w, (uint32_t)e->dirty_users.n);
     sr_writer_u32s(&w, e->dirty_users.ids, e->dirty_users.n);
     sr_writer_u32(&w, (uint32_t)e->dirty_items.n);
@@ -1034,7 +1218,8 @@ static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t e
         while (cap < n_users) cap *= 2;
         /* zeroed: a profile is exported (handoff) as its bytes, padding
          * included, and the fields below fill everything but the padding */
-        if (!(e->profiles = calloc(cap, sizeof *e->profiles)))
+        if (!(e->profiles = calloc(cap, sizeof *e->profiles)) ||
+            !(e->seen_ms = malloc(cap * sizeof *e->seen_ms)))
             return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory for %zu profiles",
                              n_users);
         e->n_profiles_cap = cap;
@@ -1046,6 +1231,10 @@ static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t e
             return sr_seterr(err, errstr, errstr_size, "profile of user %zu: %s", u, why);
         if (err != SR_OK)
             return sr_reader_error(r, "profiles", errstr, errstr_size);
+        if (e->profiles[u].events > 0 && !sr_intern_str(e->user_ids, (uint32_t)u, NULL))
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "profile of user %zu: state in a removed slot", u);
+        e->seen_ms[u] = e->profiles[u].events > 0 ? e->profiles[u].last_seen_ms : INT64_MAX;
     }
 
     if ((err = sr_mf_load(e->mf, r, n_users, n_items, errstr, errstr_size)) != SR_OK ||
@@ -1061,24 +1250,35 @@ static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t e
     e->stats.rejected = sr_reader_u64(r);
     e->max_ts_ms = sr_reader_i64(r);
     uint8_t any_event = sr_reader_u8(r);
-    uint32_t n_forgotten = sr_reader_u32(r), n_signatures = sr_reader_u32(r);
+    uint32_t n_forgotten = sr_reader_u32(r);
+    e->last_evict_ms = sr_reader_i64(r);
+    e->stats.users_evicted = sr_reader_u64(r);
+    e->last_item_evict_ms = sr_reader_i64(r);
+    e->stats.items_evicted = sr_reader_u64(r);
+    uint32_t n_signatures = sr_reader_u32(r);
     if (!sr_reader_ok(r))
         return sr_reader_error(r, "the engine's counters", errstr, errstr_size);
-    if (any_event > 1 || n_forgotten > n_users || n_signatures != n_items)
+    if (any_event > 1 || n_forgotten > sr_intern_live(e->user_ids) || n_signatures != n_items)
         return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
                          "engine counters out of range (%u forgotten of %zu users, %u signatures "
                          "for %zu items)", n_forgotten, n_users, n_signatures, n_items);
     e->any_event = any_event == 1;
     e->n_forgotten = n_forgotten;
     if (n_items > 0) {
-        size_t cap = 1024;
-        while (cap < n_items) cap *= 2;
-        if (!(e->sim_signature = calloc(cap, sizeof *e->sim_signature)))
+        if (reserve_items(e, n_items - 1) != SR_OK)
             return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size,
                              "out of memory for %zu item signatures", n_items);
-        e->sim_signature_cap = cap;
         if (!sr_reader_u64s(r, e->sim_signature, n_items))
             return sr_reader_error(r, "neighbour list signatures", errstr, errstr_size);
+        for (size_t i = 0; i < n_items; i++) {
+            e->item_seen_ms[i] = sr_reader_i64(r);
+            if (sr_reader_ok(r) &&
+                (e->item_seen_ms[i] == INT64_MAX) != !sr_intern_str(e->item_ids, (uint32_t)i, NULL))
+                return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                                 "item %zu: last event time does not match its slot", i);
+        }
+        if (!sr_reader_ok(r))
+            return sr_reader_error(r, "item event times", errstr, errstr_size);
     }
     dirty_set_t *sets[2] = {&e->dirty_users, &e->dirty_items};
     size_t limits[2] = {n_users, n_items};

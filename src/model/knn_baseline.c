@@ -207,6 +207,9 @@ size_t sr_knn_recommend(sr_knn_t *b, sr_str_t user, const uint32_t **items) {
     return n;
 }
 
+size_t sr_knn_users(const sr_knn_t *b) { return sr_intern_count(b->users); }
+size_t sr_knn_items(const sr_knn_t *b) { return sr_intern_count(b->items); }
+
 uint32_t sr_knn_item(const sr_knn_t *b, sr_str_t item) {
     return sr_intern_find(b->items, item.ptr, item.len);
 }

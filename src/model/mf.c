@@ -317,6 +317,42 @@ void sr_mf_user_reset(sr_mf_t *mf, uint32_t u, uint64_t id_hash) {
     row_init(&mf->users, u, mf->cfg.k, mf->cfg.init_scale, id_hash ^ mf->cfg.seed);
 }
 
+void sr_mf_item_reset(sr_mf_t *mf, uint32_t i, uint64_t id_hash) {
+    row_init(&mf->items, i, mf->cfg.k, mf->cfg.init_scale, id_hash ^ ~mf->cfg.seed);
+}
+
+static void reverse(uint32_t *v, size_t n) {
+    for (size_t a = 0, b = n; a + 1 < b; a++, b--) {
+        uint32_t t = v[a];
+        v[a] = v[b - 1];
+        v[b - 1] = t;
+    }
+}
+
+void sr_mf_drop_negatives(sr_mf_t *mf, const uint8_t *gone, size_t n_items) {
+    size_t size = (size_t)mf->cfg.negative_pool, len = mf->pool_len, kept = 0;
+    bool any = false;
+    for (size_t r = 0; r < len && !any; r++)
+        any = mf->pool[r] < n_items && gone[mf->pool[r]];
+    if (!any)
+        return; /* the ring stays as it is, layout included */
+    /* A full ring's oldest entry is at pool_next: rotate it to slot 0 (three
+     * reversals) so the entries read oldest first and compact in place. */
+    if (len == size && mf->pool_next != 0) {
+        reverse(mf->pool, mf->pool_next);
+        reverse(mf->pool + mf->pool_next, size - mf->pool_next);
+        reverse(mf->pool, size);
+    }
+    for (size_t r = 0; r < len; r++) {
+        uint32_t item = mf->pool[r];
+        if (item < n_items && gone[item])
+            continue;
+        mf->pool[kept++] = item;
+    }
+    mf->pool_len = kept;
+    mf->pool_next = kept % size;
+}
+
 /* ---- save and load ------------------------------------------------------
  *
  * "MF  ", u32 k, u32 users, u32 items; users: factors (users x k), AdaGrad

@@ -147,6 +147,45 @@ size_t sr_profile_recent(const sr_profile_t *p, uint32_t *items_out,
     return n;
 }
 
+/* Keeps a ring's entries whose item is not gone, oldest first in slots
+ * [0, m) with head m - 1: the partly-filled layout the scans rely on. */
+static bool drop_from_ring(uint32_t *items, uint32_t *ts_s, uint8_t *head, uint8_t *len,
+                           int cap, const uint8_t *gone, size_t n_items) {
+    bool any = false;
+    for (int k = 0; k < *len && !any; k++) {
+        uint32_t it = items[(*head - k + cap) % cap];
+        any = it < n_items && gone[it];
+    }
+    if (!any)
+        return false;
+    uint32_t keep_items[256], keep_ts[256];
+    int m = 0;
+    for (int k = *len - 1; k >= 0; k--) { /* oldest first */
+        int slot = (*head - k + cap) % cap;
+        if (items[slot] < n_items && gone[items[slot]])
+            continue;
+        keep_items[m] = items[slot];
+        keep_ts[m] = ts_s ? ts_s[slot] : 0;
+        m++;
+    }
+    for (int k = 0; k < cap; k++) {
+        items[k] = k < m ? keep_items[k] : 0;
+        if (ts_s)
+            ts_s[k] = k < m ? keep_ts[k] : 0;
+    }
+    *len = (uint8_t)m;
+    *head = (uint8_t)((m + cap - 1) % cap);
+    return true;
+}
+
+bool sr_profile_drop_items(sr_profile_t *p, const uint8_t *gone, size_t n_items) {
+    bool recent = drop_from_ring(p->recent_item, p->recent_ts_s, &p->recent_head,
+                                 &p->recent_len, SR_PROFILE_RECENT_MAX, gone, n_items);
+    bool purchased = drop_from_ring(p->purchased, NULL, &p->purchased_head, &p->purchased_len,
+                                    SR_PROFILE_PURCHASED_MAX, gone, n_items);
+    return recent || purchased;
+}
+
 bool sr_profile_seen_recently(const sr_profile_t *p, uint32_t item) {
     for (int k = 0; k < p->recent_len; k++)
         if (p->recent_item[k] == item)

@@ -219,6 +219,28 @@ double sr_sim_pair_count(const sr_sim_t *s, uint32_t a, uint32_t b) {
     return k < 0 ? 0.0 : (sm->count[k] - sm->error[k]) / s->clock.scale;
 }
 
+void sr_sim_reset_item(sr_sim_t *s, uint32_t i) {
+    summary_t *sm = &s->summaries[i];
+    memset(sm, 0, sizeof *sm);
+    for (int k = 0; k < SR_SIM_SLOTS; k++) sm->partner[k] = SR_SIM_NONE;
+    s->item_count[i] = 0;
+}
+
+bool sr_sim_drop_partners(sr_sim_t *s, uint32_t i, const uint8_t *gone) {
+    summary_t *sm = &s->summaries[i];
+    bool dropped = false;
+    for (int k = 0; k < SR_SIM_SLOTS; k++) {
+        uint32_t j = sm->partner[k];
+        if (j == SR_SIM_NONE || j >= s->n || !gone[j])
+            continue;
+        /* an empty slot, as a new item's: the weakest, taken first */
+        sm->partner[k] = SR_SIM_NONE;
+        sm->count[k] = sm->error[k] = sm->score[k] = 0;
+        dropped = true;
+    }
+    return dropped;
+}
+
 size_t sr_sim_items(const sr_sim_t *s) { return s->n; }
 size_t sr_sim_bytes_per_item(void) { return sizeof(summary_t) + sizeof(float); }
 

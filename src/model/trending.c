@@ -107,6 +107,20 @@ void sr_trending_observe(sr_trending_t *t, uint32_t i, float w, int64_t ts_ms) {
     }
 }
 
+void sr_trending_forget_item(sr_trending_t *t, uint32_t i) {
+    t->count[i] = 0;
+    int pos = t->position[i];
+    if (pos == NOT_LISTED)
+        return;
+    t->position[i] = NOT_LISTED;
+    t->top_len--;
+    if (pos != t->top_len) {
+        t->top[pos] = t->top[t->top_len];
+        t->position[t->top[pos]] = (uint8_t)pos;
+    }
+    find_min(t);
+}
+
 size_t sr_trending_top(const sr_trending_t *t, sr_neighbour_t *out, size_t max) {
     sr_neighbour_t all[SR_TRENDING_MAX];
     int n = t->top_len;

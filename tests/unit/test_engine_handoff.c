@@ -20,6 +20,7 @@ static sr_engine_t *new_engine(int k) {
     sr_engine_config_t cfg;
     sr_engine_config_defaults(&cfg);
     cfg.mf.k = k;
+    cfg.user_ttl_ms = 0; /* users idle for weeks stay: eviction has its own tests */
     char errstr[256] = "";
     sr_engine_t *e = sr_engine_new(&cfg, errstr, sizeof errstr);
     if (!e)

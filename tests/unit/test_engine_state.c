@@ -263,6 +263,8 @@ static void run_round_trip(const recorded_t *stream, size_t n, size_t cut, seen_
     /* on-demand recommendations agree too, for every user slot */
     for (size_t u = 0; u < sr_engine_user_slots(a); u++) {
         const char *id = sr_engine_user_id(a, (uint32_t)u);
+        if (!id)
+            continue; /* a slot freed by an eviction */
         sr_neighbour_t ra[SR_RECO_MAX_K], rc[SR_RECO_MAX_K];
         size_t na = sr_engine_recommend(a, id, strlen(id), ra);
         size_t nc = sr_engine_recommend(c, id, strlen(id), rc);
@@ -374,6 +376,8 @@ static void test_state_digest_is_independent_of_batch_boundaries(void **state) {
     assert_int_equal(sr_engine_digest(a), sr_engine_digest(b));
     for (size_t u = 0; u < sr_engine_user_slots(a); u++) {
         const char *id = sr_engine_user_id(a, (uint32_t)u);
+        if (!id)
+            continue; /* a slot freed by an eviction */
         sr_neighbour_t ra[SR_RECO_MAX_K], rb[SR_RECO_MAX_K];
         size_t na = sr_engine_recommend(a, id, strlen(id), ra);
         size_t nb = sr_engine_recommend(b, id, strlen(id), rb);
@@ -525,7 +529,9 @@ static void test_state_of_another_format_version_is_refused(void **state) {
     char errstr[512] = "";
     sr_engine_t *e = NULL;
     assert_int_equal(load(&cfg, b.bytes, b.len, &e, errstr, sizeof errstr), SR_ERR_INVALID);
-    assert_non_null(strstr(errstr, "format version 2"));
+    char want[64];
+    snprintf(want, sizeof want, "format version %d", SR_ENGINE_STATE_VERSION + 1);
+    assert_non_null(strstr(errstr, want));
     free(b.bytes);
 }
 

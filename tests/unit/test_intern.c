@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "streamrec/intern.h"
+#include "streamrec/serial.h"
 
 static uint32_t add(sr_intern_t *d, const char *s, bool *added) {
     uint32_t id = SR_INTERN_NONE;
@@ -203,6 +204,152 @@ static void test_intern_guess_finds_known_ids_and_changes_nothing(void **state) 
     sr_intern_destroy(d);
 }
 
+static void test_intern_removed_id_is_gone_and_reused_last_first(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    add(d, "a", NULL);
+    add(d, "b", NULL);
+    add(d, "c", NULL);
+    add(d, "d", NULL);
+    assert_int_equal(sr_intern_remove(d, 1), SR_OK);
+    assert_int_equal(sr_intern_remove(d, 2), SR_OK);
+    assert_int_equal(sr_intern_remove(d, 2), SR_ERR_INVALID); /* not in use any more */
+    assert_int_equal(sr_intern_remove(d, 9), SR_ERR_INVALID);
+    assert_int_equal(sr_intern_find(d, "b", 1), SR_INTERN_NONE);
+    assert_int_equal(sr_intern_find(d, "c", 1), SR_INTERN_NONE);
+    assert_null(sr_intern_str(d, 1, NULL));
+    assert_int_equal(sr_intern_find(d, "d", 1), 3);
+    assert_int_equal(sr_intern_count(d), 4);
+    assert_int_equal(sr_intern_live(d), 2);
+    bool added = false;
+    assert_int_equal(add(d, "e", &added), 2); /* the last removed comes back first */
+    assert_true(added);
+    assert_int_equal(add(d, "c", &added), 1); /* an old string is a new id like any other */
+    assert_true(added);
+    assert_int_equal(add(d, "f", NULL), 4);   /* free list empty: the id space grows */
+    assert_string_equal(sr_intern_str(d, 2, NULL), "e");
+    assert_int_equal(sr_intern_live(d), 5);
+    sr_intern_destroy(d);
+}
+
+/* Random adds and removes against a plain array: every live id stays
+ * findable through the backward shifts of removal (a wrong shift loses an
+ * entry behind a hole), and the id space and the bytes held stop growing
+ * once removals keep pace with adds. */
+static void test_intern_churn_keeps_every_live_id_and_bounded_memory(void **state) {
+    (void)state;
+    enum { LIVE = 2000, ROUNDS = 200000 };
+    sr_intern_t *d = sr_intern_new(16);
+    uint32_t live_id[LIVE];
+    unsigned live_name[LIVE];
+    size_t n_live = 0, bytes_at_half = 0;
+    unsigned next_name = 0;
+    uint64_t rng = 42;
+    char s[32];
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        if (n_live < LIVE && ((rng >> 33) % 3 != 0 || n_live == 0)) {
+            snprintf(s, sizeof s, "id-%u", next_name);
+            bool added;
+            live_id[n_live] = add(d, s, &added);
+            assert_true(added);
+            live_name[n_live++] = next_name++;
+        } else {
+            size_t k = (size_t)(rng >> 40) % n_live;
+            assert_int_equal(sr_intern_remove(d, live_id[k]), SR_OK);
+            live_id[k] = live_id[--n_live];
+            live_name[k] = live_name[n_live];
+        }
+        if (r % 10007 == 0 || r == ROUNDS - 1) {
+            for (size_t k = 0; k < n_live; k++) {
+                snprintf(s, sizeof s, "id-%u", live_name[k]);
+                assert_int_equal(sr_intern_find(d, s, strlen(s)), live_id[k]);
+                assert_string_equal(sr_intern_str(d, live_id[k], NULL), s);
+            }
+            assert_int_equal(sr_intern_live(d), n_live);
+        }
+        if (r == ROUNDS / 2)
+            bytes_at_half = sr_intern_bytes(d);
+    }
+    assert_true(next_name > 100000); /* far more ids than ever live at once */
+    assert_true(sr_intern_count(d) <= LIVE);
+    assert_int_equal(sr_intern_bytes(d), bytes_at_half);
+    sr_intern_destroy(d);
+}
+
+typedef struct buffer {
+    unsigned char *bytes;
+    size_t len, cap;
+} buffer_t;
+
+static sr_err_t buffer_write(void *opaque, const void *p, size_t len) {
+    buffer_t *b = opaque;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + len) cap *= 2;
+        b->bytes = realloc(b->bytes, cap);
+        assert_non_null(b->bytes);
+        b->cap = cap;
+    }
+    memcpy(b->bytes + b->len, p, len);
+    b->len += len;
+    return SR_OK;
+}
+
+static buffer_t save_dict(const sr_intern_t *d) {
+    buffer_t b = {0};
+    sr_writer_t w;
+    sr_writer_init(&w, buffer_write, &b);
+    sr_intern_save(d, &w);
+    assert_int_equal(sr_writer_flush(&w), SR_OK);
+    return b;
+}
+
+static sr_err_t load_dict(const buffer_t *b, sr_intern_t **out, char *errstr, size_t size) {
+    sr_mem_source_t src = {b->bytes, b->len, 0};
+    sr_reader_t r;
+    sr_reader_init(&r, sr_mem_read, &src);
+    *out = sr_intern_new(4);
+    return sr_intern_load(*out, &r, "ids", errstr, size);
+}
+
+static void test_intern_save_load_keeps_removed_ids_and_free_order(void **state) {
+    (void)state;
+    sr_intern_t *d = sr_intern_new(4);
+    const char *names[] = {"u0", "u1", "u2", "u3", "u4", "u5"};
+    for (int k = 0; k < 6; k++) add(d, names[k], NULL);
+    sr_intern_remove(d, 4);
+    sr_intern_remove(d, 1);
+    sr_intern_remove(d, 2);
+    buffer_t b = save_dict(d);
+    sr_intern_t *c;
+    char errstr[256] = "";
+    assert_int_equal(load_dict(&b, &c, errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_intern_count(c), 6);
+    assert_int_equal(sr_intern_live(c), 3);
+    assert_null(sr_intern_str(c, 1, NULL));
+    assert_int_equal(sr_intern_find(c, "u5", 2), 5);
+    assert_int_equal(sr_intern_find(c, "u4", 2), SR_INTERN_NONE);
+    /* the same bytes again, and the same ids handed out next, in the same order */
+    buffer_t again = save_dict(c);
+    assert_int_equal(again.len, b.len);
+    assert_memory_equal(again.bytes, b.bytes, b.len);
+    const char *next[] = {"x", "y", "z", "w"};
+    for (int k = 0; k < 4; k++) assert_int_equal(add(c, next[k], NULL), add(d, next[k], NULL));
+    assert_int_equal(sr_intern_find(c, "y", 1), 1);
+    free(again.bytes);
+
+    /* a free list naming a live id is refused */
+    sr_intern_destroy(c);
+    size_t at = b.len - 4 * 3; /* the three free ids are the last 12 bytes */
+    b.bytes[at] = 5;           /* ... and "u5" is live */
+    assert_int_equal(load_dict(&b, &c, errstr, sizeof errstr), SR_ERR_CORRUPT);
+    assert_non_null(strstr(errstr, "free id 5"));
+    sr_intern_destroy(c);
+    free(b.bytes);
+    sr_intern_destroy(d);
+}
+
 static void test_intern_destroy_null_is_noop(void **state) {
     (void)state;
     sr_intern_destroy(NULL);
@@ -219,6 +366,9 @@ int main(void) {
         cmocka_unit_test(test_intern_odd_bytes_and_utf8_ids),
         cmocka_unit_test(test_intern_hash_is_stable_and_seeded),
         cmocka_unit_test(test_intern_guess_finds_known_ids_and_changes_nothing),
+        cmocka_unit_test(test_intern_removed_id_is_gone_and_reused_last_first),
+        cmocka_unit_test(test_intern_churn_keeps_every_live_id_and_bounded_memory),
+        cmocka_unit_test(test_intern_save_load_keeps_removed_ids_and_free_order),
         cmocka_unit_test(test_intern_destroy_null_is_noop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
