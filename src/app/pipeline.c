@@ -28,7 +28,7 @@
 
 #define POLL_MAX 4096           /* records per consumer poll */
 #define POLL_WAIT_MS 5          /* longest a consumer poll waits */
-#define MAX_QUEUED_BATCHES 4    /* beyond this the consumer pauses */
+#define MAX_QUEUED_BATCHES SR_PIPELINE_QUEUED_BATCHES_MAX
 #define MAX_PARTITIONS 1024     /* input partitions one batch can cover */
 #define RECORD_BYTES_MAX 65536  /* one encoded output record */
 #define RETRY_MIN_MS 100
@@ -161,6 +161,7 @@ struct sr_pipeline {
     queue_t to_sink, acked;
     bool sink_stop;
     size_t sink_held; /* batches taken off to_sink and not yet handed back */
+    _Atomic uint64_t queued_max; /* highest to_sink.n + sink_held seen */
 
     sr_sim_throttle_t *sim_throttle;
     uint32_t *sims_due;          /* items whose deferred list is written with this batch */
@@ -660,6 +661,8 @@ static void close_batch(sr_pipeline_t *p) {
     sr_prom_hist_observe(&p->metrics.batch_close_us, elapsed_us(close_start_ns));
     pthread_mutex_lock(&p->lock);
     queue_push(&p->to_sink, b);
+    if (p->to_sink.n + p->sink_held > atomic_load_explicit(&p->queued_max, memory_order_relaxed))
+        atomic_store_explicit(&p->queued_max, p->to_sink.n + p->sink_held, memory_order_relaxed);
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     return;
@@ -1870,8 +1873,12 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
                 log_consumer_error(p, msgs[k]);
             rd_kafka_message_destroy(msgs[k]);
         }
+        /* Batches the sink holds count too: one being written to Redis,
+         * those waiting for Kafka's acknowledgements. Counting only the
+         * ones not yet taken, a slow broker let batches (and librdkafka's
+         * queue) pile up without bound while Redis kept up. */
         pthread_mutex_lock(&p->lock);
-        size_t queued = p->to_sink.n;
+        size_t queued = p->to_sink.n + p->sink_held;
         pthread_mutex_unlock(&p->lock);
         /* While input is waiting, a batch grows (up to batch.backlog.max.ms):
          * each busy user is then recomputed once for more of its events,
@@ -1925,6 +1932,7 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->users = atomic_load(&p->users);
     out->items = atomic_load(&p->items);
     out->paused = atomic_load(&p->paused);
+    out->queued_batches_max = atomic_load(&p->queued_max);
     out->partitions = atomic_load(&p->partitions);
     out->users_handed_off = atomic_load(&p->users_handed_off);
     out->users_restored = atomic_load(&p->users_restored);
