@@ -1108,6 +1108,12 @@ static void maybe_checkpoint(sr_pipeline_t *p) {
     if (!p->ckpt_on)
         return;
     reap_checkpoint(p, false);
+    /* The drain before a checkpoint waits for the sinks: with Redis away
+     * or the outbox full it held the poll loop for the whole outage, and a
+     * consumer that does not poll for max.poll.interval.ms leaves its
+     * group. A due checkpoint waits until the sinks keep up again. */
+    if (atomic_load(&p->paused) || !atomic_load(&p->redis_up))
+        return;
     int64_t now = sr_clock_mono_ms();
     if (!p->ckpt_child && now >= p->ckpt_next_ms) {
         /* Nothing read and nothing assigned since the newest checkpoint in
