@@ -28,7 +28,7 @@
 
 #define POLL_MAX 4096           /* records per consumer poll */
 #define POLL_WAIT_MS 5          /* longest a consumer poll waits */
-#define MAX_QUEUED_BATCHES SR_PIPELINE_QUEUED_BATCHES_MAX
+#define MAX_QUEUED_BATCHES 4    /* waiting for the sink: beyond this the consumer pauses */
 #define MAX_PARTITIONS 1024     /* input partitions one batch can cover */
 #define RECORD_BYTES_MAX 65536  /* one encoded output record */
 #define RETRY_MIN_MS 100
@@ -1879,26 +1879,31 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
                 log_consumer_error(p, msgs[k]);
             rd_kafka_message_destroy(msgs[k]);
         }
-        /* Batches the sink holds count too: one being written to Redis,
-         * those waiting for Kafka's acknowledgements. Counting only the
-         * ones not yet taken, a slow broker let batches (and librdkafka's
-         * queue) pile up without bound while Redis kept up. */
+        /* Two bounds. Batches the sink has not taken yet: Redis is behind.
+         * All batches not yet acknowledged, also those the sink wrote to
+         * Redis and holds until Kafka acknowledges their records: counting
+         * only the former, a slow broker let batches (and librdkafka's
+         * queue) pile up without bound while Redis kept up. That bound is
+         * wide because acknowledgements normally overlap several batches,
+         * and pausing the consumer then would cost throughput. */
         pthread_mutex_lock(&p->lock);
-        size_t queued = p->to_sink.n + p->sink_held;
+        size_t queued = p->to_sink.n, outbox = p->to_sink.n + p->sink_held;
         pthread_mutex_unlock(&p->lock);
+        bool full = queued >= MAX_QUEUED_BATCHES || outbox >= SR_PIPELINE_OUTBOX_BATCHES_MAX;
         /* While input is waiting, a batch grows (up to batch.backlog.max.ms):
          * each busy user is then recomputed once for more of its events,
          * which is what lets the engine catch up. */
         int64_t age = p->open ? sr_clock_mono_ms() - p->open_since_ms : 0;
-        if (p->open && queued < MAX_QUEUED_BATCHES &&
+        if (p->open && !full &&
             ((age >= batch_ms && (!backlog || age >= backlog_ms)) ||
              sr_engine_dirty_users(p->engine) >= batch_users))
             close_batch(p);
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
-        if (queued >= MAX_QUEUED_BATCHES && !atomic_load(&p->paused)) {
+        if (full && !atomic_load(&p->paused)) {
             sr_kafka_in_pause(p->in);
             atomic_store(&p->paused, 1);
-        } else if (queued < MAX_QUEUED_BATCHES / 2 && atomic_load(&p->paused)) {
+        } else if (queued < MAX_QUEUED_BATCHES / 2 && outbox < SR_PIPELINE_OUTBOX_BATCHES_MAX / 2 &&
+                   atomic_load(&p->paused)) {
             sr_kafka_in_resume(p->in);
             atomic_store(&p->paused, 0);
         }

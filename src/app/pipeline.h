@@ -49,9 +49,10 @@
 
 #include "quality.h"
 
-/* Batches closed and not yet acknowledged by the sinks, at most: at this
- * many the consumer pauses (and resumes below half of it). */
-#define SR_PIPELINE_QUEUED_BATCHES_MAX 4
+/* Batches closed and not yet acknowledged by the sinks (Redis and Kafka),
+ * at most: at this many the consumer pauses, and resumes below half of it.
+ * It also pauses while 4 batches wait for the sink to take them. */
+#define SR_PIPELINE_OUTBOX_BATCHES_MAX 32
 
 typedef struct sr_pipeline_stats {
     uint64_t records_in;       /* input records polled (errors excluded) */
@@ -64,7 +65,7 @@ typedef struct sr_pipeline_stats {
     uint64_t redis_retries;
     uint64_t users, items;
     int paused;                /* consumer paused for backpressure */
-    uint64_t queued_batches_max; /* most batches waiting for the sinks at once */
+    uint64_t queued_batches_max; /* most batches closed and not yet acknowledged at once */
     int partitions;            /* input partitions currently assigned */
     uint64_t users_handed_off; /* users written to the changelog for their partition's next owner */
     uint64_t users_restored;   /* users read back from the changelog on assignment */
