@@ -28,7 +28,7 @@
 
 #define POLL_MAX 4096           /* records per consumer poll */
 #define POLL_WAIT_MS 5          /* longest a consumer poll waits */
-#define MAX_QUEUED_BATCHES 4    /* beyond this the consumer pauses */
+#define MAX_QUEUED_BATCHES 4    /* waiting for the sink: beyond this the consumer pauses */
 #define MAX_PARTITIONS 1024     /* input partitions one batch can cover */
 #define RECORD_BYTES_MAX 65536  /* one encoded output record */
 #define RETRY_MIN_MS 100
@@ -162,6 +162,7 @@ struct sr_pipeline {
     queue_t to_sink, acked;
     bool sink_stop;
     size_t sink_held; /* batches taken off to_sink and not yet handed back */
+    _Atomic uint64_t queued_max; /* highest to_sink.n + sink_held seen */
 
     sr_sim_throttle_t *sim_throttle;
     uint32_t *sims_due;          /* items whose deferred list is written with this batch */
@@ -694,6 +695,8 @@ static void close_batch(sr_pipeline_t *p) {
     sr_prom_hist_observe(&p->metrics.batch_close_us, elapsed_us(close_start_ns));
     pthread_mutex_lock(&p->lock);
     queue_push(&p->to_sink, b);
+    if (p->to_sink.n + p->sink_held > atomic_load_explicit(&p->queued_max, memory_order_relaxed))
+        atomic_store_explicit(&p->queued_max, p->to_sink.n + p->sink_held, memory_order_relaxed);
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     return;
@@ -1143,6 +1146,12 @@ static void maybe_checkpoint(sr_pipeline_t *p) {
     if (!p->ckpt_on)
         return;
     reap_checkpoint(p, false);
+    /* The drain before a checkpoint waits for the sinks: with Redis away
+     * or the outbox full it held the poll loop for the whole outage, and a
+     * consumer that does not poll for max.poll.interval.ms leaves its
+     * group. A due checkpoint waits until the sinks keep up again. */
+    if (atomic_load(&p->paused) || !atomic_load(&p->redis_up))
+        return;
     int64_t now = sr_clock_mono_ms();
     if (!p->ckpt_child && now >= p->ckpt_next_ms) {
         /* Nothing read and nothing assigned since the newest checkpoint in
@@ -1909,22 +1918,31 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
                 log_consumer_error(p, msgs[k]);
             rd_kafka_message_destroy(msgs[k]);
         }
+        /* Two bounds. Batches the sink has not taken yet: Redis is behind.
+         * All batches not yet acknowledged, also those the sink wrote to
+         * Redis and holds until Kafka acknowledges their records: counting
+         * only the former, a slow broker let batches (and librdkafka's
+         * queue) pile up without bound while Redis kept up. That bound is
+         * wide because acknowledgements normally overlap several batches,
+         * and pausing the consumer then would cost throughput. */
         pthread_mutex_lock(&p->lock);
-        size_t queued = p->to_sink.n;
+        size_t queued = p->to_sink.n, outbox = p->to_sink.n + p->sink_held;
         pthread_mutex_unlock(&p->lock);
+        bool full = queued >= MAX_QUEUED_BATCHES || outbox >= SR_PIPELINE_OUTBOX_BATCHES_MAX;
         /* While input is waiting, a batch grows (up to batch.backlog.max.ms):
          * each busy user is then recomputed once for more of its events,
          * which is what lets the engine catch up. */
         int64_t age = p->open ? sr_clock_mono_ms() - p->open_since_ms : 0;
-        if (p->open && queued < MAX_QUEUED_BATCHES &&
+        if (p->open && !full &&
             ((age >= batch_ms && (!backlog || age >= backlog_ms)) ||
              sr_engine_dirty_users(p->engine) >= batch_users))
             close_batch(p);
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
-        if (queued >= MAX_QUEUED_BATCHES && !atomic_load(&p->paused)) {
+        if (full && !atomic_load(&p->paused)) {
             sr_kafka_in_pause(p->in);
             atomic_store(&p->paused, 1);
-        } else if (queued < MAX_QUEUED_BATCHES / 2 && atomic_load(&p->paused)) {
+        } else if (queued < MAX_QUEUED_BATCHES / 2 && outbox < SR_PIPELINE_OUTBOX_BATCHES_MAX / 2 &&
+                   atomic_load(&p->paused)) {
             sr_kafka_in_resume(p->in);
             atomic_store(&p->paused, 0);
         }
@@ -1964,6 +1982,7 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->users = atomic_load(&p->users);
     out->items = atomic_load(&p->items);
     out->paused = atomic_load(&p->paused);
+    out->queued_batches_max = atomic_load(&p->queued_max);
     out->partitions = atomic_load(&p->partitions);
     out->users_handed_off = atomic_load(&p->users_handed_off);
     out->users_restored = atomic_load(&p->users_restored);

@@ -50,6 +50,11 @@
 #include "quality.h"
 #include "status.h"
 
+/* Batches closed and not yet acknowledged by the sinks (Redis and Kafka),
+ * at most: at this many the consumer pauses, and resumes below half of it.
+ * It also pauses while 4 batches wait for the sink to take them. */
+#define SR_PIPELINE_OUTBOX_BATCHES_MAX 32
+
 typedef struct sr_pipeline_stats {
     uint64_t records_in;       /* input records polled (errors excluded) */
     uint64_t events_applied;
@@ -61,6 +66,7 @@ typedef struct sr_pipeline_stats {
     uint64_t redis_retries;
     uint64_t users, items;
     int paused;                /* consumer paused for backpressure */
+    uint64_t queued_batches_max; /* most batches closed and not yet acknowledged at once */
     int partitions;            /* input partitions currently assigned */
     uint64_t users_handed_off; /* users written to the changelog for their partition's next owner */
     uint64_t users_restored;   /* users read back from the changelog on assignment */

@@ -31,66 +31,14 @@
 #include "streamrec/kafka_restore.h"
 #include "streamrec/redis_spawn.h"
 
+#include "pipeline_fixture.h"
+
 #define USERS 20
 #define VIEWS_PER_USER 6
 #define VALID (USERS * VIEWS_PER_USER)
 #define MALFORMED 2
 #define TIMEOUT_S 60
-#define CHANGELOG "streamrec-user-state"
-
-typedef struct fixture {
-    sr_kafka_mock_t *mock;
-    sr_redis_spawn_t *redis;
-    sr_config_t cfg;
-} fixture_t;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int setup(void **state) {
-    fixture_t *f = calloc(1, sizeof *f);
-    char errstr[512];
-    if (!(f->mock = sr_kafka_mock_new(1, errstr, sizeof errstr)) ||
-        sr_kafka_mock_create_topic(f->mock, "clicks", 2, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(f->mock, "reco.updates", 2, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(f->mock, "churn.alerts", 1, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(f->mock, "clicks.dlq", 1, errstr, sizeof errstr) ||
-        sr_kafka_mock_create_topic(f->mock, CHANGELOG, 2, errstr, sizeof errstr) ||
-        !(f->redis = sr_redis_spawn_new(NULL, errstr, sizeof errstr))) {
-        fprintf(stderr, "setup: %s\n", errstr);
-        return -1;
-    }
-    sr_config_init(&f->cfg);
-    if (sr_config_set(&f->cfg, "kafka.bootstrap.servers", sr_kafka_mock_bootstrap(f->mock), "test",
-                      errstr, sizeof errstr) ||
-        sr_config_set(&f->cfg, "input.topics", "clicks", "test", errstr, sizeof errstr) ||
-        sr_config_set(&f->cfg, "redis.url", sr_redis_spawn_url(f->redis), "test", errstr,
-                      sizeof errstr) ||
-        sr_config_set(&f->cfg, "batch.max.ms", "10", "test", errstr, sizeof errstr) ||
-        /* the mock coordinator waits out a departed member's session before
-         * it rebalances the next run of the group: keep that short */
-        sr_config_set(&f->cfg, "kafka.consumer.session.timeout.ms", "6000", "test", errstr,
-                      sizeof errstr) ||
-        sr_config_set(&f->cfg, "kafka.consumer.heartbeat.interval.ms", "500", "test", errstr,
-                      sizeof errstr)) {
-        fprintf(stderr, "setup: %s\n", errstr);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture_t *f = *state;
-    sr_config_free(&f->cfg);
-    sr_redis_spawn_destroy(f->redis);
-    sr_kafka_mock_destroy(f->mock);
-    free(f);
-    return 0;
-}
+#define CHANGELOG PIPELINE_FIXTURE_CHANGELOG
 
 /* User u views six items in order, a second apart, starting at i(u % 5):
  * overlapping co-viewed chains the engine turns into neighbours, so every
@@ -140,43 +88,6 @@ flush:
 
 static void produce_input(fixture_t *f, int first_user, int users, int views, bool malformed) {
     produce_views(f, first_user, users, 0, views, malformed);
-}
-
-typedef struct runner {
-    sr_pipeline_t *p;
-    pthread_t thread;
-    volatile sig_atomic_t stop;
-    sr_err_t result;
-    char errstr[512];
-} runner_t;
-
-static void *run_pipeline(void *arg) {
-    runner_t *r = arg;
-    r->result = sr_pipeline_run(r->p, &r->stop, r->errstr, sizeof r->errstr);
-    return NULL;
-}
-
-static void start_pipeline(fixture_t *f, runner_t *r) {
-    char errstr[512];
-    memset(r, 0, sizeof *r);
-    if (!(r->p = sr_pipeline_new(&f->cfg, errstr, sizeof errstr)))
-        fail_msg("sr_pipeline_new: %s", errstr);
-    assert_int_equal(pthread_create(&r->thread, NULL, run_pipeline, r), 0);
-}
-
-/* Stops a pipeline as SIGTERM would and returns its final counters. */
-static void stop_pipeline(runner_t *r, sr_pipeline_stats_t *final) {
-    r->stop = 1;
-    pthread_join(r->thread, NULL);
-    sr_pipeline_stats(r->p, final);
-    sr_pipeline_destroy(r->p);
-    if (r->result != SR_OK)
-        fail_msg("sr_pipeline_run: %s", r->errstr);
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Runs a pipeline until `done` says so (done NULL: for max_s), then stops
@@ -556,30 +467,6 @@ static void test_checkpoint_before_the_assignment_keeps_the_restored_positions(v
     assert_int_equal(system(cmd), 0);
 }
 
-/* The group's committed offsets of clicks [0,1], summed; -1 if any is unset. */
-static int64_t committed_sum(fixture_t *f) {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", sr_kafka_mock_bootstrap(f->mock), errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "group.id", f->cfg.io.input_group_id, errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK)
-        fail_msg("%s", errstr);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    assert_non_null(rk);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
-    rd_kafka_topic_partition_list_add(parts, "clicks", 0);
-    rd_kafka_topic_partition_list_add(parts, "clicks", 1);
-    assert_int_equal(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    int64_t sum = 0;
-    for (int k = 0; k < parts->cnt; k++)
-        sum = sum < 0 || parts->elems[k].offset < 0 ? -1 : sum + parts->elems[k].offset;
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return sum;
-}
-
 /* With checkpoints, Kafka's committed offsets are the newest checkpoint's
  * positions, not every acknowledged batch's: a start that finds no
  * checkpoint position reads from the committed offset, which must not be
@@ -677,19 +564,15 @@ static void test_failed_checkpoint_is_tried_again_on_idle_input(void **state) {
 }
 
 int main(void) {
+#define WITH_FIXTURE(t) \
+    cmocka_unit_test_setup_teardown(t, pipeline_fixture_setup, pipeline_fixture_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pipeline_events_to_redis_kafka_and_dlq_then_commit,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rebalance_moves_user_state_with_the_partition, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_checkpoint_on_stop_and_restart_from_it, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_checkpoint_before_the_assignment_keeps_the_restored_positions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_checkpoints_commit_only_what_a_checkpoint_covers,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_checkpoint_is_tried_again_on_idle_input, setup,
-                                        teardown),
+        WITH_FIXTURE(test_pipeline_events_to_redis_kafka_and_dlq_then_commit),
+        WITH_FIXTURE(test_rebalance_moves_user_state_with_the_partition),
+        WITH_FIXTURE(test_checkpoint_on_stop_and_restart_from_it),
+        WITH_FIXTURE(test_checkpoint_before_the_assignment_keeps_the_restored_positions),
+        WITH_FIXTURE(test_checkpoints_commit_only_what_a_checkpoint_covers),
+        WITH_FIXTURE(test_failed_checkpoint_is_tried_again_on_idle_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
