@@ -443,10 +443,9 @@ class Daemon:
             with open(self.ready) as f:
                 return dict(line.split("=", 1) for line in f.read().splitlines())
         info = wait_for("streamrec's --ready-file", probe)
-        m = re.search(r"serving /metrics, /healthz and /readyz on \S+ \(port (\d+)\)", self.stderr())
-        if not m:
-            raise RuntimeError("streamrec did not log its http.listen port")
-        self.http = f"http://127.0.0.1:{m.group(1)}"
+        if "http_port" not in info:
+            raise RuntimeError(f"streamrec's --ready-file has no http_port line: {info}")
+        self.http = f"http://127.0.0.1:{info['http_port']}"
         return info
 
     def get(self, path):
