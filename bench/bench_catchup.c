@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_daemon.h"
 #include "app/cli.h"
 #include "app/embedded.h"
 #include "app/endpoint.h"
@@ -41,20 +42,6 @@
 
 /* The backlog is done when nothing more was applied for this long. */
 #define IDLE_END_S 3.0
-
-typedef struct engine_run {
-    sr_pipeline_t *pipeline;
-    volatile sig_atomic_t *stop;
-    sr_err_t result;
-    char error[1024];
-} engine_run_t;
-
-static void *engine_main(void *arg) {
-    engine_run_t *r = arg;
-    pthread_setname_np(pthread_self(), "sr-engine");
-    r->result = sr_pipeline_run(r->pipeline, r->stop, r->error, sizeof r->error);
-    return NULL;
-}
 
 typedef struct scraper {
     int port;
@@ -135,23 +122,14 @@ int main(int argc, char **argv) {
         case 'i': if (!sr_cli_number("bench_catchup", "items", optarg, 1, 1e8, &v)) return 2; synth.items = (uint32_t)v; break;
         case 'p': if (!sr_cli_number("bench_catchup", "partitions", optarg, 1, 1000, &partitions)) return 2; break;
         case 's': scrape = true; break;
-        case 'X':
-            if (sr_cli_add_override(&conf_args, optarg, errstr, sizeof errstr) != SR_OK) {
-                fprintf(stderr, "bench_catchup: %s\n", errstr);
-                return 2;
-            }
-            break;
+        case 'X': if (!bench_add_override("bench_catchup", &conf_args, optarg)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (synth.categories > synth.items)
-        synth.categories = synth.items;
     sr_config_t cfg;
-    if (sr_cli_build_config(&cfg, &conf_args, errstr, sizeof errstr) != SR_OK) {
-        fprintf(stderr, "bench_catchup: %s\n", errstr);
+    if (!bench_build_config("bench_catchup", &conf_args, &synth, &cfg))
         return 2;
-    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     static volatile sig_atomic_t stop;
     int rc = 1;
@@ -160,7 +138,7 @@ int main(int argc, char **argv) {
     sr_synth_t *stream = NULL;
     sr_pipeline_t *pipeline = NULL;
     sr_endpoint_t *endpoint = NULL;
-    engine_run_t run = {.stop = &stop};
+    bench_engine_run_t run = {.stop = &stop};
     scraper_t scraper = {0};
     pthread_t engine_thread, scraper_thread;
     bool engine_started = false, scraper_started = false;
@@ -203,7 +181,7 @@ int main(int argc, char **argv) {
         scraper.port = sr_endpoint_port(endpoint);
         scraper_started = pthread_create(&scraper_thread, NULL, scraper_main, &scraper) == 0;
     }
-    engine_started = pthread_create(&engine_thread, NULL, engine_main, &run) == 0;
+    engine_started = pthread_create(&engine_thread, NULL, bench_engine_main, &run) == 0;
     if (!engine_started || (endpoint && !scraper_started)) {
         fprintf(stderr, "bench_catchup: cannot start threads\n");
         goto done;

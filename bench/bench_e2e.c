@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_daemon.h"
 #include "app/cli.h"
 #include "app/embedded.h"
 #include "app/pipeline.h"
@@ -141,20 +142,6 @@ static void *loadgen_main(void *arg) {
     return NULL;
 }
 
-typedef struct engine_run {
-    sr_pipeline_t *pipeline;
-    volatile sig_atomic_t *stop;
-    sr_err_t result;
-    char error[1024];
-} engine_run_t;
-
-static void *engine_main(void *arg) {
-    engine_run_t *r = arg;
-    pthread_setname_np(pthread_self(), "sr-engine");
-    r->result = sr_pipeline_run(r->pipeline, r->stop, r->error, sizeof r->error);
-    return NULL;
-}
-
 static void sleep_until(double t, volatile sig_atomic_t *stop) {
     while (!*stop && sr_clock_mono_s() < t) {
         struct timespec ts = {0, 50 * 1000000L};
@@ -199,29 +186,20 @@ int main(int argc, char **argv) {
         case 's': if (!sr_cli_number("bench_e2e", "sessions-per-day", optarg, 0.01, 1e4, &synth.sessions_per_day)) return 2; break;
         case 'w': if (!sr_cli_number("bench_e2e", "warmup", optarg, 0, 3600, &warmup)) return 2; break;
         case 't': if (!sr_cli_number("bench_e2e", "seconds", optarg, 1, 3600, &seconds)) return 2; break;
-        case 'X':
-            if (sr_cli_add_override(&conf_args, optarg, errstr, sizeof errstr) != SR_OK) {
-                fprintf(stderr, "bench_e2e: %s\n", errstr);
-                return 2;
-            }
-            break;
+        case 'X': if (!bench_add_override("bench_e2e", &conf_args, optarg)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (synth.categories > synth.items)
-        synth.categories = synth.items;
     sr_config_t cfg;
-    if (sr_cli_build_config(&cfg, &conf_args, errstr, sizeof errstr) != SR_OK) {
-        fprintf(stderr, "bench_e2e: %s\n", errstr);
+    if (!bench_build_config("bench_e2e", &conf_args, &synth, &cfg))
         return 2;
-    }
     static volatile sig_atomic_t stop;
     int rc = 1;
     sr_embedded_t *embedded = sr_embedded_new(&cfg, "bench_e2e", stderr, errstr, sizeof errstr);
     sr_pipeline_t *pipeline = NULL;
     loadgen_t gen = {.stop = &stop};
-    engine_run_t run = {.stop = &stop};
+    bench_engine_run_t run = {.stop = &stop};
     pthread_t gen_thread, engine_thread;
     bool gen_started = false, engine_started = false;
     if (!embedded || !(pipeline = sr_pipeline_new(&cfg, errstr, sizeof errstr)) ||
@@ -244,7 +222,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     gen.pipeline = run.pipeline = pipeline;
-    engine_started = pthread_create(&engine_thread, NULL, engine_main, &run) == 0;
+    engine_started = pthread_create(&engine_thread, NULL, bench_engine_main, &run) == 0;
     gen_started = engine_started && pthread_create(&gen_thread, NULL, loadgen_main, &gen) == 0;
     if (!gen_started) {
         fprintf(stderr, "bench_e2e: cannot start threads\n");
