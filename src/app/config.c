@@ -760,6 +760,17 @@ sr_err_t sr_config_load_file(sr_config_t *cfg, const char *path, char *errstr, s
     if (!f)
         return sr_seterr(SR_ERR_IO, errstr, errstr_size, "%s: cannot open: %s", path,
                          strerror(errno));
+    sr_err_t err = sr_config_load_stream(cfg, f, path, errstr, errstr_size);
+    fclose(f);
+    return err;
+}
+
+sr_err_t sr_config_load_stream(sr_config_t *cfg, FILE *f, const char *path, char *errstr,
+                               size_t errstr_size) {
+    if (!cfg || !f)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "config: NULL argument");
+    if (!path)
+        path = "config";
     char *line = NULL;
     size_t line_cap = 0;
     unsigned line_no = 0;
@@ -793,7 +804,6 @@ sr_err_t sr_config_load_file(sr_config_t *cfg, const char *path, char *errstr, s
         err = sr_seterr(SR_ERR_IO, errstr, errstr_size, "%s: read error: %s", path,
                         strerror(errno));
     free(line);
-    fclose(f);
     return err;
 }
 
