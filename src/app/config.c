@@ -106,6 +106,10 @@ static const conf_prop_t props[] = {
     {.name = "time.lateness.ms", AS_DURATION(engine.lateness_ms, 1), .min = 0,
      .max = (double)DAY_MS,
      .desc = "allowed lateness: the watermark is the newest event time minus this"},
+    {.name = "time.future.max.minutes", AS_DURATION(engine.future_max_ms, MINUTE_MS), .min = 0,
+     .max = 366 * 24 * 60,
+     .desc = "refuse events further ahead than this of both the newest event time and the "
+             "clock (bad_field, to the DLQ); 0 = no limit"},
 
     /* profile */
     {.name = "profile.session.gap.minutes",
