@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(fuzz_click_decode fuzz_config fuzz_csv)
+all_targets=(fuzz_click_decode fuzz_config fuzz_csv fuzz_engine)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 cmake --preset fuzz >/dev/null
@@ -31,7 +31,7 @@ case $seconds in ''|*[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET] | --seeds" >&
 crash_dir=${FUZZ_CRASH_DIR:-build-fuzz/crashes}
 mkdir -p "$crash_dir"
 declare -A dict=([fuzz_click_decode]=fuzz/click.dict [fuzz_config]=fuzz/config.dict
-                 [fuzz_csv]=fuzz/csv.dict)
+                 [fuzz_csv]=fuzz/csv.dict [fuzz_engine]=fuzz/engine.dict)
 failed=()
 for t in "${targets[@]}"; do
   work=build-fuzz/corpus/$t
