@@ -122,7 +122,8 @@ void sr_engine_destroy(sr_engine_t *e);
  *     U+007F). Ids become Redis keys, Kafka keys, Avro strings (UTF-8 by
  *     the Avro spec, so other consumers of our outputs could not read them),
  *     JSON strings and log fields; a newline in one would forge a log line;
- *   - ts_ms < 0 (before the Unix epoch: a unit error or garbage);
+ *   - ts_ms < 0 (before the Unix epoch: a unit error or garbage), or
+ *     past SR_ENGINE_MAX_TS_MS, whatever future_max_ms says;
  *   - ts_ms more than future_max_ms ahead of both the newest event time
  *     applied so far and the wall clock. One such event would drag the
  *     watermark into the future and with it every user's churn horizon:
@@ -133,6 +134,11 @@ void sr_engine_destroy(sr_engine_t *e);
  *     deterministic; the wall clock is read only for an event that is ahead
  *     of the event time. */
 sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size);
+
+/* The latest event time the engine takes: profiles keep times as 32-bit
+ * seconds (2106-02-07T06:28:15Z), and horizons and spreads are added to
+ * event times, which must not overflow even with future_max_ms off. */
+#define SR_ENGINE_MAX_TS_MS ((int64_t)UINT32_MAX * 1000)
 
 /* How many events ahead of sr_engine_apply() to call sr_engine_prefetch(). */
 #define SR_ENGINE_PREFETCH_AHEAD 8

@@ -332,6 +332,10 @@ static sr_err_t check_ts(const sr_engine_t *e, int64_t ts_ms, char *errstr, size
     if (ts_ms < 0)
         return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
                          "ts_ms %" PRId64 " is before the Unix epoch", ts_ms);
+    if (ts_ms > SR_ENGINE_MAX_TS_MS)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "ts_ms %" PRId64 " is after 2106-02-07T06:28:15Z, the latest time the "
+                         "engine keeps", ts_ms);
     int64_t limit = e->cfg.future_max_ms;
     if (limit <= 0 || (e->any_event && ts_ms - limit <= e->max_ts_ms))
         return SR_OK;

@@ -968,12 +968,12 @@ static void test_click_hostile_records_decode_and_the_engine_refuses_them(void *
     assert_non_null(buf);
     memset(huge, 'u', huge_len);
     huge[huge_len] = '\0';
-    static const char year_3000[] = "year 3000";
+    static const char year_2100[] = "year 2100";
     const struct { const char *user_id; int64_t ts_ms; const char *why; } cases[] = {
         {huge, 1700000000123, "user_id is 1048576 bytes, over the 1024-byte limit"},
         {"caf\xc3\x28", 1700000000123, "user_id is not valid UTF-8 (byte 3)"},
         {"u1\x1b[2J", 1700000000123, "user_id contains control character 0x1b at byte 2"},
-        {year_3000, 32503680000000, "time.future.max.minutes"},
+        {year_2100, 4102444800000, "time.future.max.minutes"},
     };
     sr_click_decoder_t *dec = new_decoder();
     sr_engine_config_t cfg;
