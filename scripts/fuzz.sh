@@ -40,11 +40,12 @@ for t in "${targets[@]}"; do
   # Kill a single hanging input after 10 s; the CSV target writes files, so
   # its scratch directory goes to the build tree, not a shared /tmp.
   rc=0
+  started=$SECONDS
   TMPDIR=$PWD/build-fuzz build-fuzz/fuzz/"$t" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 -dict="${dict[$t]}" \
     -artifact_prefix="$crash_dir/$t-" "$work" "fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
-  echo "$t: ${execs:-?} executions in ${seconds} s (exit $rc, corpus $(ls "$work" | wc -l) inputs)"
+  echo "$t: ${execs:-?} executions in $((SECONDS - started)) s (exit $rc, corpus $(ls "$work" | wc -l) inputs)"
   if [ "$rc" -ne 0 ]; then
     grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|artifact_prefix|Test unit written)' "$log" \
       | head -n 20 >&2 || true
