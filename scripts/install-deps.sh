@@ -9,6 +9,7 @@ packages=(
   libmicrohttpd-dev
   libcurl4-openssl-dev
   libcmocka-dev valgrind jq
+  clang libclang-rt-14-dev
   redis-server redis-tools kcat
   python3 python3-confluent-kafka python3-avro python3-redis python3-yaml
   chromium

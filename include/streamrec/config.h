@@ -92,6 +92,12 @@ sr_err_t sr_config_set_pair(sr_config_t *cfg, const char *pair, const char *sour
  * whitespace around key and value trimmed. */
 sr_err_t sr_config_load_file(sr_config_t *cfg, const char *path, char *errstr, size_t errstr_size);
 
+/* The same properties text from an open stream (e.g. fmemopen'd memory);
+ * path names it in messages ("path:12: ..."), NULL for "config". The caller
+ * keeps and closes f. */
+sr_err_t sr_config_load_stream(sr_config_t *cfg, FILE *f, const char *path, char *errstr,
+                               size_t errstr_size);
+
 /* STREAMREC_<KEY> variables from envp (NULL-terminated, like environ).
  * STREAMREC_ variables that match no key are errors, so typos do not pass
  * silently. kafka.* names mix '.' and '_' and cannot be recovered from a

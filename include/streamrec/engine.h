@@ -51,6 +51,7 @@
 typedef struct sr_engine_config {
     float event_weight[SR_EVENT__COUNT]; /* view 1, cart 3, remove 0, purchase 5 */
     int64_t lateness_ms;                 /* allowed lateness for the watermark, default 5 s */
+    int64_t future_max_ms;               /* refuse events further ahead than this; 0 = off, 1 h */
     int sim_neighbours;                  /* neighbours published per item, default 20 */
     int64_t user_ttl_ms;                 /* evict users idle this long (event time), default
                                             30 d; 0 keeps all; raised to churn.horizon_ms
@@ -135,11 +136,32 @@ sr_engine_t *sr_engine_new(const sr_engine_config_t *cfg, char *errstr, size_t e
 void sr_engine_destroy(sr_engine_t *e);
 
 /* Applies one event. Events of type UNKNOWN (or out of range) are counted
- * and skipped (SR_OK). An event the engine cannot take -- no user id, an id
- * over SR_INTERN_MAX_LEN bytes or with a NUL byte -- is counted and refused
- * with SR_ERR_BAD_FIELD
- * and a reason, and changes no state. */
+ * and skipped (SR_OK). An event the engine cannot take is counted and
+ * refused with SR_ERR_BAD_FIELD and a reason naming the field, and changes
+ * no state:
+ *   - no user id;
+ *   - a user, item or category id over SR_INTERN_MAX_LEN bytes, or one that
+ *     is not valid UTF-8 or holds a control character (U+0000..U+001F,
+ *     U+007F). Ids become Redis keys, Kafka keys, Avro strings (UTF-8 by
+ *     the Avro spec, so other consumers of our outputs could not read them),
+ *     JSON strings and log fields; a newline in one would forge a log line;
+ *   - ts_ms < 0 (before the Unix epoch: a unit error or garbage), or
+ *     past SR_ENGINE_MAX_TS_MS, whatever future_max_ms says;
+ *   - ts_ms more than future_max_ms ahead of both the newest event time
+ *     applied so far and the wall clock. One such event would drag the
+ *     watermark into the future and with it every user's churn horizon:
+ *     everyone would be labelled churned at the next sweep. Both references
+ *     must be exceeded: a stream that resumes after an outage is ahead of
+ *     its old event time but not of the clock, and a replay of history is
+ *     behind the clock, so neither is refused and replays stay
+ *     deterministic; the wall clock is read only for an event that is ahead
+ *     of the event time. */
 sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, size_t errstr_size);
+
+/* The latest event time the engine takes: profiles keep times as 32-bit
+ * seconds (2106-02-07T06:28:15Z), and horizons and spreads are added to
+ * event times, which must not overflow even with future_max_ms off. */
+#define SR_ENGINE_MAX_TS_MS ((int64_t)UINT32_MAX * 1000)
 
 /* How many events ahead of sr_engine_apply() to call sr_engine_prefetch(). */
 #define SR_ENGINE_PREFETCH_AHEAD 8

@@ -62,6 +62,9 @@
 #define SR_DLQ_HEADER_SOURCE_PARTITION "streamrec.source.partition"
 #define SR_DLQ_HEADER_SOURCE_OFFSET "streamrec.source.offset"
 #define SR_DLQ_HEADER_SOURCE_TIMESTAMP "streamrec.source.timestamp" /* ms since epoch, if any */
+/* Only on a record whose value was too large for the producer's
+ * message.max.bytes: the value's size in bytes; the DLQ record has no value. */
+#define SR_DLQ_HEADER_VALUE_DROPPED "streamrec.value.dropped"
 
 typedef void sr_kafka_out_delivery_fn(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err);
 
@@ -114,8 +117,10 @@ sr_err_t sr_kafka_out_produce(sr_kafka_out_t *out, const char *topic, int32_t pa
  * record dead-lettered twice says why the second time). The DLQ record gets
  * a fresh timestamp -- retention of the DLQ counts from when we failed, not
  * from when the event happened; the original is in the timestamp header.
- * Same partitioning (by key), delivery and error rules as _produce.
- * `bad` is only read; the caller still owns and destroys it.
+ * Same partitioning (by key), delivery and error rules as _produce, except
+ * for a value larger than the producer's message.max.bytes: the record then
+ * goes without its value and with SR_DLQ_HEADER_VALUE_DROPPED instead of
+ * failing. `bad` is only read; the caller still owns and destroys it.
  * error_message may be NULL. */
 sr_err_t sr_kafka_out_dead_letter(sr_kafka_out_t *out, const char *dlq_topic,
                                   const rd_kafka_message_t *bad, const char *reason_code,

@@ -106,6 +106,10 @@ static const conf_prop_t props[] = {
     {.name = "time.lateness.ms", AS_DURATION(engine.lateness_ms, 1), .min = 0,
      .max = (double)DAY_MS,
      .desc = "allowed lateness: the watermark is the newest event time minus this"},
+    {.name = "time.future.max.minutes", AS_DURATION(engine.future_max_ms, MINUTE_MS), .min = 0,
+     .max = 366 * 24 * 60,
+     .desc = "refuse events further ahead than this of both the newest event time and the "
+             "clock (bad_field, to the DLQ); 0 = no limit"},
 
     /* profile */
     {.name = "profile.session.gap.minutes",
@@ -770,6 +774,17 @@ sr_err_t sr_config_load_file(sr_config_t *cfg, const char *path, char *errstr, s
     if (!f)
         return sr_seterr(SR_ERR_IO, errstr, errstr_size, "%s: cannot open: %s", path,
                          strerror(errno));
+    sr_err_t err = sr_config_load_stream(cfg, f, path, errstr, errstr_size);
+    fclose(f);
+    return err;
+}
+
+sr_err_t sr_config_load_stream(sr_config_t *cfg, FILE *f, const char *path, char *errstr,
+                               size_t errstr_size) {
+    if (!cfg || !f)
+        return sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "config: NULL argument");
+    if (!path)
+        path = "config";
     char *line = NULL;
     size_t line_cap = 0;
     unsigned line_no = 0;
@@ -803,7 +818,6 @@ sr_err_t sr_config_load_file(sr_config_t *cfg, const char *path, char *errstr, s
         err = sr_seterr(SR_ERR_IO, errstr, errstr_size, "%s: read error: %s", path,
                         strerror(errno));
     free(line);
-    fclose(f);
     return err;
 }
 

@@ -144,12 +144,14 @@ void sr_kafka_out_destroy(sr_kafka_out_t *out) {
     free(out);
 }
 
-sr_err_t sr_kafka_out_produce(sr_kafka_out_t *out, const char *topic, int32_t partition,
-                              const void *key, size_t key_len, const void *value, size_t len,
-                              rd_kafka_headers_t *headers, void *msg_opaque, char *errstr,
-                              size_t errstr_size) {
+/* sr_kafka_out_produce, with librdkafka's code in *rd_err_out. */
+static sr_err_t produce(sr_kafka_out_t *out, const char *topic, int32_t partition,
+                        const void *key, size_t key_len, const void *value, size_t len,
+                        rd_kafka_headers_t *headers, void *msg_opaque,
+                        rd_kafka_resp_err_t *rd_err_out, char *errstr, size_t errstr_size) {
     rd_kafka_resp_err_t err;
     int waited_ms = 0;
+    *rd_err_out = RD_KAFKA_RESP_ERR__INVALID_ARG;
 
     if (!topic || !*topic)
         return sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "kafka producer: no topic");
@@ -177,6 +179,7 @@ sr_err_t sr_kafka_out_produce(sr_kafka_out_t *out, const char *topic, int32_t pa
         rd_kafka_poll(out->rk, QUEUE_FULL_STEP_MS);
         waited_ms += QUEUE_FULL_STEP_MS;
     }
+    *rd_err_out = err;
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         return sr_seterr(SR_ERR_IO, errstr, errstr_size,
                          "kafka producer: %s: local queue still full after %d ms "
@@ -199,6 +202,15 @@ static sr_err_t add_header(rd_kafka_headers_t *headers, const char *name, const 
     return SR_OK;
 }
 
+sr_err_t sr_kafka_out_produce(sr_kafka_out_t *out, const char *topic, int32_t partition,
+                              const void *key, size_t key_len, const void *value, size_t len,
+                              rd_kafka_headers_t *headers, void *msg_opaque, char *errstr,
+                              size_t errstr_size) {
+    rd_kafka_resp_err_t rd_err;
+    return produce(out, topic, partition, key, key_len, value, len, headers, msg_opaque, &rd_err,
+                   errstr, errstr_size);
+}
+
 sr_err_t sr_kafka_out_dead_letter(sr_kafka_out_t *out, const char *dlq_topic,
                                   const rd_kafka_message_t *bad, const char *reason_code,
                                   const char *error_message, void *msg_opaque, char *errstr,
@@ -219,6 +231,7 @@ sr_err_t sr_kafka_out_dead_letter(sr_kafka_out_t *out, const char *dlq_topic,
         headers = rd_kafka_headers_copy(original);
     else
         headers = rd_kafka_headers_new(8);
+    rd_kafka_header_remove(headers, SR_DLQ_HEADER_VALUE_DROPPED); /* says nothing of this copy */
 
     snprintf(partition, sizeof partition, "%" PRId32, bad->partition);
     snprintf(offset, sizeof offset, "%" PRId64, bad->offset);
@@ -242,8 +255,23 @@ sr_err_t sr_kafka_out_dead_letter(sr_kafka_out_t *out, const char *dlq_topic,
         rd_kafka_header_remove(headers, SR_DLQ_HEADER_SOURCE_TIMESTAMP);
     }
 
-    err = sr_kafka_out_produce(out, dlq_topic, RD_KAFKA_PARTITION_UA, bad->key, bad->key_len,
-                               bad->payload, bad->len, headers, msg_opaque, errstr, errstr_size);
+    rd_kafka_resp_err_t rd_err;
+    err = produce(out, dlq_topic, RD_KAFKA_PARTITION_UA, bad->key, bad->key_len, bad->payload,
+                  bad->len, headers, msg_opaque, &rd_err, errstr, errstr_size);
+    if (err && rd_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* The broker took a record larger than our message.max.bytes (its
+         * default is 1048588, librdkafka's 1000000): a huge id, say. Failing
+         * here would stop the stream on that record again after every
+         * restart; the record's coordinates and reason without its value
+         * are what the DLQ can still say. */
+        char dropped[24];
+        snprintf(dropped, sizeof dropped, "%zu", bad->len);
+        if ((err = add_header(headers, SR_DLQ_HEADER_VALUE_DROPPED, dropped, errstr,
+                              errstr_size)))
+            goto fail;
+        err = produce(out, dlq_topic, RD_KAFKA_PARTITION_UA, bad->key, bad->key_len, NULL, 0,
+                      headers, msg_opaque, &rd_err, errstr, errstr_size);
+    }
     if (err)
         goto fail;
     return SR_OK; /* headers belong to the producer now */

@@ -102,6 +102,9 @@ void sr_engine_config_defaults(sr_engine_config_t *cfg) {
     cfg->event_weight[SR_EVENT_REMOVE_FROM_CART] = 0;
     cfg->event_weight[SR_EVENT_PURCHASE] = 5;
     cfg->lateness_ms = 5000;
+    /* Collectors' clocks are off by seconds, rarely minutes; an hour ahead
+     * moves the watermark by under a percent of the 14-day churn horizon. */
+    cfg->future_max_ms = 60 * 60 * 1000;
     cfg->sim_neighbours = 20;
     cfg->user_ttl_ms = 30 * DAY_MS;
     cfg->item_ttl_ms = 365 * DAY_MS;
@@ -314,6 +317,54 @@ static sr_err_t add_item(sr_engine_t *e, const sr_str_t *id, uint32_t *i) {
     return SR_OK;
 }
 
+typedef enum { ID_OK, ID_NUL, ID_CONTROL, ID_BAD_UTF8 } id_scan_t;
+
+/* Classifies an id's bytes: the first NUL, other C0 control or DEL byte, or
+ * malformed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no cut-off sequence); *at gets its offset. ASCII, nearly every
+ * id, takes the first branch only. */
+static id_scan_t scan_id(const sr_str_t *s, size_t *at) {
+    const unsigned char *p = (const unsigned char *)s->ptr;
+    size_t n = s->len;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        *at = i;
+        if (c < 0x80) {
+            if (c == 0)
+                return ID_NUL;
+            if (c < 0x20 || c == 0x7f)
+                return ID_CONTROL;
+            i++;
+            continue;
+        }
+        size_t more;
+        unsigned lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf)
+            more = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            more = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* UTF-16 surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* past U+10FFFF */
+        } else
+            return ID_BAD_UTF8;
+        if (n - i - 1 < more || p[i + 1] < lo || p[i + 1] > hi)
+            return ID_BAD_UTF8;
+        for (size_t k = 2; k <= more; k++)
+            if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+                return ID_BAD_UTF8;
+        i += more + 1;
+    }
+    return ID_OK;
+}
+
 static sr_err_t check_id(const char *field, const sr_str_t *s, bool required,
                          char *errstr, size_t errstr_size) {
     if (s->len == 0) {
@@ -325,10 +376,46 @@ static sr_err_t check_id(const char *field, const sr_str_t *s, bool required,
         return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
                          "%s is %zu bytes, over the %d-byte limit", field, s->len,
                          SR_INTERN_MAX_LEN);
-    /* Ids are keys in Redis, Kafka and C strings: a NUL byte would cut them short. */
-    if (memchr(s->ptr, '\0', s->len))
+    /* Ids are keys in Redis, Kafka and C strings: a NUL byte would cut them
+     * short; other control bytes would forge lines in logs and CSV. */
+    size_t at;
+    switch (scan_id(s, &at)) {
+    case ID_OK:
+        return SR_OK;
+    case ID_NUL:
         return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size, "%s contains a NUL byte", field);
-    return SR_OK;
+    case ID_CONTROL:
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "%s contains control character 0x%02x at byte %zu", field,
+                         (unsigned char)s->ptr[at], at);
+    case ID_BAD_UTF8:
+    default:
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "%s is not valid UTF-8 (byte %zu)", field, at);
+    }
+}
+
+/* The event time an event may reach: future_max_ms past the newest event
+ * time, or past the wall clock if that is later (see engine.h). */
+static sr_err_t check_ts(const sr_engine_t *e, int64_t ts_ms, char *errstr, size_t errstr_size) {
+    if (ts_ms < 0)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "ts_ms %" PRId64 " is before the Unix epoch", ts_ms);
+    if (ts_ms > SR_ENGINE_MAX_TS_MS)
+        return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                         "ts_ms %" PRId64 " is after 2106-02-07T06:28:15Z, the latest time the "
+                         "engine keeps", ts_ms);
+    int64_t limit = e->cfg.future_max_ms;
+    if (limit <= 0 || (e->any_event && ts_ms - limit <= e->max_ts_ms))
+        return SR_OK;
+    int64_t now_ms = sr_clock_wall_ms();
+    if (ts_ms - limit <= now_ms)
+        return SR_OK;
+    int64_t ref_ms = e->any_event && e->max_ts_ms > now_ms ? e->max_ts_ms : now_ms;
+    return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
+                     "ts_ms %" PRId64 " is %" PRId64 " s ahead of the newest event time and "
+                     "the clock (time.future.max.minutes allows %" PRId64 ")",
+                     ts_ms, (ts_ms - ref_ms) / 1000, limit / 60000);
 }
 
 /* Pairs the event's item with the user's recent items inside the window:
@@ -478,7 +565,8 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
     }
     if ((err = check_id("user_id", &ev->user_id, true, errstr, errstr_size)) != SR_OK ||
         (err = check_id("item_id", &ev->item_id, false, errstr, errstr_size)) != SR_OK ||
-        (err = check_id("category_id", &ev->category_id, false, errstr, errstr_size)) != SR_OK) {
+        (err = check_id("category_id", &ev->category_id, false, errstr, errstr_size)) != SR_OK ||
+        (err = check_ts(e, ev->ts_ms, errstr, errstr_size)) != SR_OK) {
         e->stats.rejected++;
         return err;
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "streamrec/avro_codec.h"
+#include "streamrec/engine.h"
 
 #define CLICK_ID 7
 
@@ -953,6 +954,60 @@ static void test_click_decode_huge_string_length_is_truncated_not_allocated(void
     sr_click_decoder_destroy(dec);
 }
 
+/* Records the wire format allows but the engine refuses: they decode (the
+ * decoder checks the encoding, not the ids), and sr_engine_apply refuses
+ * them with SR_ERR_BAD_FIELD and a reason, which is what the pipeline
+ * writes to the dead-letter topic (reason header "bad_field", the message
+ * as the error header). The 1 MiB id is read in place, not copied. */
+static void test_click_hostile_records_decode_and_the_engine_refuses_them(void **state) {
+    (void)state;
+    size_t huge_len = 1u << 20, cap = huge_len + 256;
+    char *huge = malloc(huge_len + 1);
+    uint8_t *buf = malloc(cap);
+    assert_non_null(huge);
+    assert_non_null(buf);
+    memset(huge, 'u', huge_len);
+    huge[huge_len] = '\0';
+    static const char year_2100[] = "year 2100";
+    const struct { const char *user_id; int64_t ts_ms; const char *why; } cases[] = {
+        {huge, 1700000000123, "user_id is 1048576 bytes, over the 1024-byte limit"},
+        {"caf\xc3\x28", 1700000000123, "user_id is not valid UTF-8 (byte 3)"},
+        {"u1\x1b[2J", 1700000000123, "user_id contains control character 0x1b at byte 2"},
+        {year_2100, 4102444800000, "time.future.max.minutes"},
+    };
+    sr_click_decoder_t *dec = new_decoder();
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    char errstr[256] = "";
+    sr_engine_t *engine = sr_engine_new(&cfg, errstr, sizeof errstr);
+    assert_non_null(engine);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_event_t ev = full_event();
+        ev.user_id = sr_str_c(cases[i].user_id);
+        ev.ts_ms = cases[i].ts_ms;
+        size_t len = encode(&ev, SR_FRAMING_CONFLUENT, buf, cap);
+        sr_event_t out;
+        if (sr_click_decode(dec, buf, len, SR_FRAMING_CONFLUENT, &out, NULL, errstr,
+                            sizeof errstr) != SR_OK)
+            fail_msg("decode case %zu: %s", i, errstr);
+        assert_int_equal(out.user_id.len, ev.user_id.len);
+        assert_true((const uint8_t *)out.user_id.ptr > buf &&
+                    (const uint8_t *)out.user_id.ptr < buf + len); /* borrowed in place */
+        assert_int_equal(sr_engine_apply(engine, &out, errstr, sizeof errstr), SR_ERR_BAD_FIELD);
+        if (!strstr(errstr, cases[i].why))
+            fail_msg("case %zu: '%s' lacks '%s'", i, errstr, cases[i].why);
+    }
+    assert_string_equal(sr_err_name(SR_ERR_BAD_FIELD), "bad_field");
+    sr_engine_stats_t st;
+    sr_engine_stats(engine, &st);
+    assert_int_equal(st.rejected, sizeof cases / sizeof cases[0]);
+    assert_int_equal(st.users, 0);
+    sr_engine_destroy(engine);
+    sr_click_decoder_destroy(dec);
+    free(buf);
+    free(huge);
+}
+
 static void test_click_decode_overlong_varint_is_bad_field(void **state) {
     (void)state;
     uint8_t buf[5 + 11] = {0, 0, 0, 0, CLICK_ID};
@@ -1304,6 +1359,7 @@ int main(void) {
         cmocka_unit_test(test_click_decode_union_branch_out_of_range_is_bad_field),
         cmocka_unit_test(test_click_decode_negative_string_length_is_bad_field),
         cmocka_unit_test(test_click_decode_huge_string_length_is_truncated_not_allocated),
+        cmocka_unit_test(test_click_hostile_records_decode_and_the_engine_refuses_them),
         cmocka_unit_test(test_click_decode_overlong_varint_is_bad_field),
         cmocka_unit_test(test_click_decode_random_bytes_never_crash),
         cmocka_unit_test(test_click_decode_mutated_records_never_crash),

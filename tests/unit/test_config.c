@@ -169,6 +169,22 @@ static void test_config_file_line_without_equals_is_an_error_naming_the_line(voi
     sr_config_free(&cfg);
 }
 
+static void test_config_stream_parses_like_a_file_and_names_its_source(void **state) {
+    (void)state;
+    static const char text[] = "\xEF\xBB\xBF# memory\nmf.k = 12\n! note\nreco.kk=1\n";
+    FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
+    assert_non_null(f);
+    sr_config_t cfg;
+    char errstr[512] = "";
+    sr_config_init(&cfg);
+    assert_int_equal(sr_config_load_stream(&cfg, f, "mem.conf", errstr, sizeof errstr),
+                     SR_ERR_CONFIG);
+    assert_string_equal(errstr, "mem.conf:4: unknown key 'reco.kk'; did you mean 'reco.k'?");
+    assert_int_equal(cfg.engine.mf.k, 12);
+    fclose(f);
+    sr_config_free(&cfg);
+}
+
 static void test_config_missing_file_says_cannot_open(void **state) {
     (void)state;
     sr_config_t cfg;
@@ -724,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_config_file_unknown_key_names_file_and_line),
         cmocka_unit_test(test_config_file_bad_value_names_file_line_and_key),
         cmocka_unit_test(test_config_file_line_without_equals_is_an_error_naming_the_line),
+        cmocka_unit_test(test_config_stream_parses_like_a_file_and_names_its_source),
         cmocka_unit_test(test_config_missing_file_says_cannot_open),
         cmocka_unit_test(test_config_unknown_key_without_close_match_has_no_suggestion),
         cmocka_unit_test(test_config_bad_number_is_rejected),

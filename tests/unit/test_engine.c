@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "streamrec/clock.h"
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
 #include "streamrec/rng.h"
 
 #define HOUR_MS (3600 * 1000LL)
+#define MINUTE_MS (60 * 1000LL)
 #define DAY_MS (24 * HOUR_MS)
 #define D0 (1700000000000LL - 1700000000000LL % DAY_MS) /* a day boundary */
 
@@ -403,6 +405,181 @@ static void test_engine_over_long_item_id_rejected(void **state) {
     sr_engine_destroy(e);
 }
 
+/* Applies bad and checks it was refused as a bad field whose message holds
+ * want, leaving the engine's stats as they were apart from the count. */
+static void assert_refused(sr_engine_t *e, const sr_event_t *bad, const char *want) {
+    sr_engine_stats_t before, after;
+    sr_engine_stats(e, &before);
+    char errstr[256] = "";
+    assert_int_equal(sr_engine_apply(e, bad, errstr, sizeof errstr), SR_ERR_BAD_FIELD);
+    if (!strstr(errstr, want))
+        fail_msg("message '%s' lacks '%s'", errstr, want);
+    sr_engine_stats(e, &after);
+    assert_int_equal(after.rejected, before.rejected + 1);
+    after.rejected = before.rejected;
+    assert_memory_equal(&after, &before, sizeof before);
+}
+
+static sr_event_t ev_len(const char *user, size_t user_len, const char *item, int64_t ts) {
+    sr_event_t x = ev("alice", item, SR_EVENT_VIEW, ts);
+    x.user_id.ptr = user;
+    x.user_id.len = user_len;
+    return x;
+}
+
+static void test_engine_ids_with_control_bytes_or_bad_utf8_are_refused(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    static const struct { const char *id; size_t len; const char *why; } bad[] = {
+        {"a\0b", 3, "user_id contains a NUL byte"},
+        {"eve\nINFO forged", 15, "user_id contains control character 0x0a at byte 3"},
+        {"\x01", 1, "control character 0x01 at byte 0"},
+        {"tab\there", 8, "control character 0x09"},
+        {"del\x7f", 4, "control character 0x7f"},
+        {"caf\xc3", 4, "user_id is not valid UTF-8 (byte 3)"},    /* cut-off sequence */
+        {"\xc0\xaf", 2, "not valid UTF-8 (byte 0)"},              /* overlong '/' */
+        {"\xe0\x80\xaf", 3, "not valid UTF-8"},                   /* overlong, 3 bytes */
+        {"x\xed\xa0\x80", 4, "not valid UTF-8 (byte 1)"},         /* a UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", 4, "not valid UTF-8"},               /* past U+10FFFF */
+        {"\xff", 1, "not valid UTF-8"},
+        {"\xe2\x82", 2, "not valid UTF-8"},
+        {"\xe2\x28\xa1", 3, "not valid UTF-8"},                   /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sr_event_t x = ev_len(bad[i].id, bad[i].len, "i1", D0);
+        assert_refused(e, &x, bad[i].why);
+    }
+    sr_event_t x = ev("alice", "item\r", SR_EVENT_VIEW, D0);
+    assert_refused(e, &x, "item_id contains control character 0x0d");
+    x = ev("alice", "i1", SR_EVENT_VIEW, D0);
+    x.category_id = sr_str_c("shoes\xa0");
+    assert_refused(e, &x, "category_id is not valid UTF-8");
+
+    /* Multi-byte UTF-8 of every length is an id like any other. */
+    static const char *good[] = {"caf\xc3\xa9", "\xe7\x94\xa8\xe6\x88\xb7",
+                                 "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "a b~"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        x = ev(good[i], "i1", SR_EVENT_VIEW, D0);
+        apply_ok(e, &x);
+    }
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.users, 5);
+    assert_int_equal(st.rejected, sizeof bad / sizeof bad[0] + 2);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_one_mib_user_id_is_refused_not_interned(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    size_t len = 1u << 20;
+    char *huge = malloc(len);
+    assert_non_null(huge);
+    memset(huge, 'u', len);
+    sr_event_t x = ev_len(huge, len, "i1", D0);
+    assert_refused(e, &x, "user_id is 1048576 bytes, over the 1024-byte limit");
+    assert_int_equal(sr_engine_find_user(e, huge, SR_INTERN_MAX_LEN), SR_INTERN_NONE);
+    free(huge);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_negative_ts_is_refused(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, -1);
+    assert_refused(e, &x, "ts_ms -1 is before the Unix epoch");
+    x.ts_ms = INT64_MIN;
+    assert_refused(e, &x, "before the Unix epoch");
+    x.ts_ms = 0; /* the epoch itself is a time */
+    apply_ok(e, &x);
+    sr_engine_destroy(e);
+}
+
+/* 2100 can never be within an hour of the clock or of D0 (2023), and is
+ * before SR_ENGINE_MAX_TS_MS: only the future limit refuses it. */
+#define YEAR_2100_MS 4102444800000LL
+
+static void test_engine_far_future_ts_is_refused_and_keeps_the_watermark(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, D0);
+    apply_ok(e, &x);
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    int64_t watermark = st.watermark_ms;
+
+    x = ev("mallory", "i2", SR_EVENT_PURCHASE, YEAR_2100_MS);
+    assert_refused(e, &x, "time.future.max.minutes allows 60");
+    x.ts_ms = SR_ENGINE_MAX_TS_MS;
+    assert_refused(e, &x, "ahead of the newest event time and the clock");
+    assert_int_equal(sr_engine_find_user(e, "mallory", 7), SR_INTERN_NONE);
+
+    /* A stream resuming after a 30-day outage is far ahead of its newest
+     * event time but not of the clock: applied. */
+    x = ev("alice", "i1", SR_EVENT_VIEW, D0 + 30 * DAY_MS);
+    apply_ok(e, &x);
+    sr_engine_stats(e, &st);
+    assert_true(st.watermark_ms > watermark);
+
+    /* A fresh engine has no event time yet: the clock alone decides. */
+    sr_engine_t *fresh = default_engine();
+    x = ev("mallory", "i2", SR_EVENT_VIEW, YEAR_2100_MS);
+    assert_refused(fresh, &x, "time.future.max.minutes");
+    sr_engine_destroy(fresh);
+    sr_engine_destroy(e);
+}
+
+static void test_engine_future_limit_is_relative_to_newest_event_time_too(void **state) {
+    (void)state;
+    /* Events dated ahead of this machine's clock (a clock running late, or
+     * a synthetic stream) keep flowing while each stays within the limit of
+     * the newest event time before it. */
+    sr_engine_t *e = default_engine();
+    int64_t now = sr_clock_wall_ms();
+    sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, now + 30 * MINUTE_MS);
+    apply_ok(e, &x);
+    x.ts_ms = now + 80 * MINUTE_MS; /* 50 min past the newest */
+    apply_ok(e, &x);
+    x.ts_ms = now + 200 * MINUTE_MS; /* 120 min past it, 200 past the clock */
+    assert_refused(e, &x, "time.future.max.minutes");
+    sr_engine_destroy(e);
+
+    /* 0 turns the check off. */
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    assert_int_equal(cfg.future_max_ms, 60 * MINUTE_MS);
+    cfg.future_max_ms = 0;
+    e = new_engine(&cfg);
+    x = ev("alice", "i1", SR_EVENT_VIEW, YEAR_2100_MS);
+    apply_ok(e, &x);
+    sr_engine_destroy(e);
+}
+
+/* Found by fuzz_engine (fuzz/corpus/fuzz_engine/crash-churn-ts-overflow):
+ * with the future limit off, ts_ms near INT64_MAX reached the churn model,
+ * which adds its example spread to event times: signed overflow. Past what
+ * a profile can hold (32-bit seconds) an event is now refused outright. */
+static void test_engine_ts_past_2106_is_refused_even_without_a_future_limit(void **state) {
+    (void)state;
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    cfg.future_max_ms = 0;
+    sr_engine_t *e = new_engine(&cfg);
+    sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, D0);
+    apply_ok(e, &x);
+    x = ev("alice", "i1", SR_EVENT_PURCHASE, INT64_MAX);
+    assert_refused(e, &x, "is after 2106-02-07T06:28:15Z");
+    x.ts_ms = SR_ENGINE_MAX_TS_MS + 1;
+    assert_refused(e, &x, "the latest time the engine keeps");
+    x.ts_ms = SR_ENGINE_MAX_TS_MS; /* the last representable time is a time */
+    apply_ok(e, &x);
+    x = ev("alice", "i3", SR_EVENT_VIEW, D0);
+    apply_ok(e, &x);
+    const sr_outbox_t *out = flush(e);
+    assert_int_equal(out->n_recos, 1);
+    sr_engine_destroy(e);
+}
+
 static void test_engine_event_without_item_updates_profile_only(void **state) {
     (void)state;
     sr_engine_t *e = default_engine();
@@ -549,6 +726,12 @@ int main(void) {
         cmocka_unit_test(test_engine_cooccurrence_feeds_similarity_and_recommendation),
         cmocka_unit_test(test_engine_alert_id_same_for_firing_and_resolved),
         cmocka_unit_test(test_engine_new_rejects_bad_sim_neighbours),
+        cmocka_unit_test(test_engine_ids_with_control_bytes_or_bad_utf8_are_refused),
+        cmocka_unit_test(test_engine_one_mib_user_id_is_refused_not_interned),
+        cmocka_unit_test(test_engine_negative_ts_is_refused),
+        cmocka_unit_test(test_engine_far_future_ts_is_refused_and_keeps_the_watermark),
+        cmocka_unit_test(test_engine_future_limit_is_relative_to_newest_event_time_too),
+        cmocka_unit_test(test_engine_ts_past_2106_is_refused_even_without_a_future_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -713,6 +713,87 @@ static void test_kafka_dead_letter_keeps_record_and_adds_error_headers(void **st
                      RD_KAFKA_RESP_ERR__NOENT);
 }
 
+/* The broker accepts records up to 1048588 bytes, librdkafka's producer
+ * sends up to message.max.bytes (1000000): a record between the two (a
+ * 1 MiB user_id) must still reach the DLQ, without its value, rather than
+ * fail the produce call and with it the pipeline. */
+static void test_kafka_dead_letter_of_a_too_large_record_drops_the_value(void **state) {
+    fixture_t *f = *state;
+    char errstr[256];
+    char *topics[] = {"t.big", "t.big.dlq"};
+    make_topic(topics[0], 1);
+    make_topic(topics[1], 1);
+    make_producer(f);
+    static const sr_kafka_kv_t small[] = {{"message.max.bytes", "1000"}};
+    sr_kafka_out_config_t cfg = {.bootstrap = sr_kafka_mock_bootstrap(mock),
+                                 .props = small, .n_props = 1, .on_delivery = on_delivery,
+                                 .on_log = test_log, .opaque = f};
+    sr_kafka_out_t *dlq_out = sr_kafka_out_new(&cfg, errstr, sizeof errstr);
+    if (!dlq_out)
+        fail_msg("%s", errstr);
+    static unsigned char value[4000];
+    memset(value, 'u', sizeof value);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(1);
+    rd_kafka_header_add(headers, SR_DLQ_HEADER_VALUE_DROPPED, -1, "stale", -1);
+    assert_int_equal(sr_kafka_out_produce(f->out, topics[0], 0, "k", 1, value, sizeof value,
+                                          headers, NULL, errstr, sizeof errstr),
+                     SR_OK);
+    assert_int_equal(sr_kafka_out_flush(f->out, 10000, errstr, sizeof errstr), SR_OK);
+    /* Too large for dlq_out as it is: */
+    assert_int_equal(sr_kafka_out_produce(dlq_out, topics[1], 0, "k", 1, value, sizeof value,
+                                          NULL, NULL, errstr, sizeof errstr),
+                     SR_ERR_IO);
+
+    member_t *m = make_member(f, 0, "g.big", topics, 2);
+    rd_kafka_message_t **source = &f->held[0], **dead = &f->held[1];
+    int64_t deadline = now_ms() + JOIN_TIMEOUT_MS;
+    while (!*dead && now_ms() < deadline) {
+        rd_kafka_message_t *msgs[8];
+        size_t n = sr_kafka_in_poll(m->in, msgs, 8, 100);
+        for (size_t i = 0; i < n; i++) {
+            const char *t = rd_kafka_topic_name(msgs[i]->rkt);
+            if (!msgs[i]->err && !*source && !strcmp(t, topics[0])) {
+                *source = msgs[i];
+                assert_int_equal(sr_kafka_out_dead_letter(dlq_out, topics[1], *source,
+                                                          "bad_field", "user_id is too long",
+                                                          NULL, errstr, sizeof errstr),
+                                 SR_OK);
+                assert_int_equal(sr_kafka_out_flush(dlq_out, 10000, errstr, sizeof errstr),
+                                 SR_OK);
+            } else if (!msgs[i]->err && !*dead && !strcmp(t, topics[1])) {
+                *dead = msgs[i];
+            } else {
+                rd_kafka_message_destroy(msgs[i]);
+            }
+        }
+    }
+    assert_non_null(*source);
+    assert_non_null(*dead);
+    assert_int_equal((*source)->len, sizeof value);
+    assert_int_equal((*dead)->len, 0);
+    assert_int_equal((*dead)->key_len, 1);
+    rd_kafka_headers_t *got = NULL;
+    assert_int_equal(rd_kafka_message_headers(*dead, &got), RD_KAFKA_RESP_ERR_NO_ERROR);
+    const struct { const char *name, *value; } want[] = {
+        {SR_DLQ_HEADER_ERROR, "bad_field"},
+        {SR_DLQ_HEADER_ERROR_MESSAGE, "user_id is too long"},
+        {SR_DLQ_HEADER_VALUE_DROPPED, "4000"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const void *v = NULL;
+        size_t size = 0;
+        if (rd_kafka_header_get_last(got, want[i].name, &v, &size))
+            fail_msg("header %s missing", want[i].name);
+        assert_int_equal(size, strlen(want[i].value));
+        assert_memory_equal(v, want[i].value, size);
+    }
+    const void *v;
+    size_t size;
+    assert_int_equal(rd_kafka_header_get(got, 1, SR_DLQ_HEADER_VALUE_DROPPED, &v, &size),
+                     RD_KAFKA_RESP_ERR__NOENT); /* the stale one is gone */
+    sr_kafka_out_destroy(dlq_out);
+}
+
 static void test_kafka_mock_bootstrap_works_for_kcat(void **state) {
     fixture_t *f = *state;
     char cmd[512], out[8192];
@@ -776,6 +857,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_kafka_cooperative_rebalance_moves_only_handed_over_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_dead_letter_keeps_record_and_adds_error_headers,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_dead_letter_of_a_too_large_record_drops_the_value,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_kafka_in_close_between_join_and_first_sync_does_not_abort, setup, teardown),
