@@ -1,0 +1,132 @@
+/* streamrec pipeline, the sink thread: each batch to Redis (retrying with
+ * backoff), then its Kafka acknowledgements, and the batches handed back
+ * to the engine thread in order. */
+#include "pipeline_internal.h"
+
+#include <errno.h>
+#include <time.h>
+
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+
+/* ---- the sink thread ---------------------------------------------------- */
+
+static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, size_t errstr_size) {
+    int64_t now = sr_clock_wall_ms();
+    sr_redis_batch_begin(p->redis);
+    for (size_t r = 0; r < b->n_recos; r++) {
+        const out_list_t *o = &b->recos[r];
+        sr_err_t err = sr_redis_put_reco(p->redis, o->id, o->items, o->n, b->model_version,
+                                         o->event_ts_ms, now, o->seq);
+        if (err != SR_OK)
+            return sr_seterr(err, errstr, errstr_size, "reco:{%s}: %s", o->id, sr_err_name(err));
+    }
+    for (size_t s = 0; s < b->n_sims; s++)
+        sr_redis_put_sim(p->redis, b->sims[s].id, b->sims[s].items, b->sims[s].n);
+    for (size_t c = 0; c < b->n_churns; c++) {
+        const out_churn_t *o = &b->churns[c];
+        sr_redis_put_churn(p->redis, o->user_id, o->p, o->level, o->ts_ms);
+    }
+    return sr_redis_batch_commit(p->redis, errstr, errstr_size);
+}
+
+/* Writes a batch to Redis, retrying with backoff while Redis is away or
+ * refusing: the batch (and its offsets) is kept, and the consumer pauses
+ * meanwhile as batches pile up. */
+static void write_redis_retrying(sr_pipeline_t *p, const batch_t *b) {
+    char errstr[512];
+    int delay_ms = RETRY_MIN_MS;
+    for (;;) {
+        int64_t start_ns = sr_clock_mono_ns();
+        if (write_redis(p, b, errstr, sizeof errstr) == SR_OK) {
+            sr_prom_hist_observe(&p->metrics.redis_write_us, pl_elapsed_us(start_ns));
+            if (!atomic_exchange(&p->redis_up, 1))
+                sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "Redis writes succeed again");
+            return;
+        }
+        atomic_store(&p->redis_up, 0);
+        atomic_fetch_add_explicit(&p->redis_retries, 1, memory_order_relaxed);
+        if (delay_ms == RETRY_MIN_MS) {
+            sr_log_ctx_t ctx = SR_LOG_CTX("pipeline");
+            ctx.error = errstr;
+            sr_log(SR_LOG_WARN, &ctx, "Redis write failed, retrying with backoff");
+        }
+        struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay_ms = delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay_ms * 2;
+        pthread_mutex_lock(&p->lock);
+        bool give_up = p->sink_stop && atomic_load(&p->failed);
+        pthread_mutex_unlock(&p->lock);
+        if (give_up)
+            return;
+    }
+}
+
+/* Hands back, oldest first, the batches whose Kafka records are all
+ * acknowledged; a batch with a lost record is dropped, never acknowledged. */
+static void release_acknowledged(sr_pipeline_t *p, queue_t *waiting) {
+    while (waiting->head && atomic_load(&waiting->head->pending_kafka) == 0) {
+        batch_t *b = waiting->head;
+        waiting->head = b->next;
+        if (!waiting->head)
+            waiting->tail = NULL;
+        waiting->n--;
+        pthread_mutex_lock(&p->lock);
+        p->sink_held--;
+        if (atomic_load(&b->kafka_failed))
+            pl_batch_free(b);
+        else
+            pl_queue_push(&p->acked, b);
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* The sink writes each batch to Redis as soon as it arrives and only then
+ * waits for the batch's Kafka acknowledgements -- while writing the next
+ * batches: one Redis round trip and one broker acknowledgement in series
+ * per batch halved the pipeline's throughput. */
+void *pl_sink_main(void *arg) {
+    sr_pipeline_t *p = arg;
+    pthread_setname_np(pthread_self(), "sr-sink"); /* for top -H and the benchmark */
+    queue_t waiting = {0}; /* written to Redis, Kafka acknowledgements outstanding */
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        /* Idle, it still wakes now and then to poll the producer: its
+         * statistics (broker state for /readyz) arrive through poll. */
+        struct timespec idle_until;
+        clock_gettime(CLOCK_REALTIME, &idle_until);
+        idle_until.tv_sec += 1;
+        while (!p->to_sink.head && !p->sink_stop && !waiting.head)
+            if (pthread_cond_timedwait(&p->changed, &p->lock, &idle_until) == ETIMEDOUT)
+                break;
+        batch_t *b = p->to_sink.head;
+        if (b) {
+            p->to_sink.head = b->next;
+            if (!p->to_sink.head)
+                p->to_sink.tail = NULL;
+            p->to_sink.n--;
+            p->sink_held++;
+        }
+        bool stop = p->sink_stop;
+        pthread_mutex_unlock(&p->lock);
+        if (!b && stop && !waiting.head)
+            break;
+        if (b) {
+            write_redis_retrying(p, b);
+            int64_t now = sr_clock_wall_ms();
+            for (size_t r = 0; r < b->n_records; r++)
+                if (b->produced_ms[r] >= 0) {
+                    uint64_t ms = (uint64_t)(now > b->produced_ms[r] ? now - b->produced_ms[r] : 0);
+                    sr_hist_record(&p->freshness, ms);
+                    sr_prom_hist_observe(&p->metrics.freshness_ms, ms);
+                }
+            atomic_fetch_add_explicit(&p->recos_written, b->n_recos, memory_order_relaxed);
+            atomic_fetch_add_explicit(&p->sims_written, b->n_sims, memory_order_relaxed);
+            pl_queue_push(&waiting, b);
+        }
+        sr_kafka_out_poll(p->out, b ? 0 : 5);
+        release_acknowledged(p, &waiting);
+    }
+    return NULL;
+}
