@@ -148,7 +148,7 @@ static const char *store(sr_intern_t *d, const char *s, size_t len) {
     size_t bytes = cell_bytes(cls);
     char *p = d->free_cell[cls];
     if (p) {
-        memcpy(&d->free_cell[cls], p, sizeof p);
+        memcpy(&d->free_cell[cls], p, sizeof d->free_cell[cls]); /* the next free cell */
         memcpy(p, s, len);
         p[len] = '\0';
         return p;
@@ -247,7 +247,7 @@ sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id) {
     d->slots[i].hash_hi = UINT32_MAX;
     int cls = cell_class(d->lens[id]);
     char *cell = (char *)d->strs[id];
-    memcpy(cell, &d->free_cell[cls], sizeof cell);
+    memcpy(cell, &d->free_cell[cls], sizeof d->free_cell[cls]);
     d->free_cell[cls] = cell;
     d->strs[id] = NULL;
     d->lens[id] = 0;
