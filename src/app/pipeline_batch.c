@@ -5,6 +5,7 @@
  * offsets are stored. See pipeline_internal.h for who owns what. */
 #include "pipeline_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,11 +425,30 @@ void pl_store_acked(sr_pipeline_t *p) {
 }
 
 /* Closes the open batch and waits until the sinks acknowledged everything. */
-void pl_drain(sr_pipeline_t *p) {
+void pl_drain(sr_pipeline_t *p) { pl_drain_within(p, -1); }
+
+bool pl_drain_within(sr_pipeline_t *p, int64_t timeout_ms) {
     pl_close_batch(p);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* the clock p->changed waits on */
+    if (timeout_ms >= 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
     pthread_mutex_lock(&p->lock);
-    while ((p->to_sink.n > 0 || p->sink_held > 0) && p->sink_running && !atomic_load(&p->failed))
-        pthread_cond_wait(&p->changed, &p->lock);
+    bool drained;
+    while (!(drained = p->to_sink.n == 0 && p->sink_held == 0) && p->sink_running &&
+           !atomic_load(&p->failed)) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&p->changed, &p->lock);
+        else if (pthread_cond_timedwait(&p->changed, &p->lock, &until) == ETIMEDOUT)
+            break;
+    }
     pthread_mutex_unlock(&p->lock);
     pl_store_acked(p);
+    return drained;
 }

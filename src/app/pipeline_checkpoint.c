@@ -221,9 +221,28 @@ static sr_err_t checkpoint_meta(sr_pipeline_t *p, sr_checkpoint_meta_t *meta,
     return SR_OK;
 }
 
+/* How long the drain before a periodic checkpoint may hold the poll loop.
+ * It takes milliseconds while the sinks keep up; a Redis or broker that
+ * stalls just then must not keep the consumer from polling for as long as
+ * the stall lasts (max.poll.interval.ms would throw it out of its group),
+ * so the checkpoint is put off instead. */
+#define CHECKPOINT_DRAIN_MAX_MS 2000
+/* ... and tried again this much later. */
+#define CHECKPOINT_RETRY_MS 1000
+
+/* The engine's pause for a checkpoint (drain and fork), for the maximum
+ * /metrics shows. */
+static void note_pause(sr_pipeline_t *p, int64_t start_ns) {
+    int64_t pause_ns = sr_clock_mono_ns() - start_ns;
+    if (pause_ns > atomic_load(&p->checkpoint_max_pause_ns))
+        atomic_store(&p->checkpoint_max_pause_ns, pause_ns);
+}
+
 /* Drains, then writes a checkpoint: in a forked child (the engine goes on at
- * once), or in this process when `in_process` (the final one on a stop). */
-void pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
+ * once), or in this process when `in_process` (the final one on a stop,
+ * which waits for the sinks as long as it takes). False when a periodic
+ * one was put off because the sinks did not drain in time. */
+bool pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
     pl_reap_checkpoint(p, true); /* one at a time */
     int64_t start_ns = sr_clock_mono_ns();
     p->ckpt_pending_records_in = atomic_load(&p->records_in);
@@ -231,17 +250,24 @@ void pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
     p->sims_flush_all = true; /* held-back neighbour lists go with this batch */
     if (!p->open && sr_sim_throttle_pending(p->sim_throttle) > 0 && (p->open = pl_batch_new()))
         p->open_since_ms = sr_clock_mono_ms();
-    pl_drain(p);
+    bool drained = pl_drain_within(p, in_process ? -1 : CHECKPOINT_DRAIN_MAX_MS);
     p->sims_flush_all = false;
     if (atomic_load(&p->failed))
-        return;
+        return true;
+    if (!drained) {
+        sr_log_ctx_t ctx = {.component = "checkpoint"};
+        sr_log(SR_LOG_WARN, &ctx, "checkpoint put off: the sinks did not drain within %d ms",
+               CHECKPOINT_DRAIN_MAX_MS);
+        note_pause(p, start_ns);
+        return false;
+    }
     char errstr[512];
     sr_log_ctx_t ctx = {.component = "checkpoint", .error = errstr};
     sr_checkpoint_meta_t meta;
     sr_checkpoint_position_t *pos = NULL;
     if (checkpoint_meta(p, &meta, &pos) != SR_OK) {
         pl_fail(p, "%s", "out of memory writing a checkpoint");
-        return;
+        return true;
     }
     p->ckpt_started_ms = sr_clock_mono_ms();
     if (in_process) {
@@ -262,20 +288,20 @@ void pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
                    path, (long long)(sr_clock_mono_ms() - p->ckpt_started_ms));
         }
         free(pos);
-        return;
+        return true;
     }
     if (remember_covers(p, &meta) != SR_OK) {
         pl_clear_covers(p);
         free(pos);
         pl_fail(p, "%s", "out of memory writing a checkpoint");
-        return;
+        return true;
     }
     if (sr_checkpoint_begin(&p->ckpt_cfg, &p->ckpt_file, errstr, sizeof errstr) != SR_OK) {
         pl_clear_covers(p);
         atomic_fetch_add(&p->checkpoint_errors, 1);
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
         free(pos);
-        return;
+        return true;
     }
     int result_pipe[2];
     if (pipe2(result_pipe, O_CLOEXEC) != 0) {
@@ -285,7 +311,7 @@ void pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
         atomic_fetch_add(&p->checkpoint_errors, 1);
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
         free(pos);
-        return;
+        return true;
     }
     pid_t child = fork();
     if (child == 0) {
@@ -313,13 +339,12 @@ void pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
         atomic_fetch_add(&p->checkpoint_errors, 1);
         snprintf(errstr, sizeof errstr, "fork: %s", strerror(errno));
         sr_log(SR_LOG_ERROR, &ctx, "checkpoint not started (the previous one stays)");
-        return;
+        return true;
     }
     p->ckpt_result_fd = result_pipe[0];
     p->ckpt_child = child;
-    int64_t pause_ns = sr_clock_mono_ns() - start_ns;
-    if (pause_ns > atomic_load(&p->checkpoint_max_pause_ns))
-        atomic_store(&p->checkpoint_max_pause_ns, pause_ns);
+    note_pause(p, start_ns);
+    return true;
 }
 
 void pl_maybe_checkpoint(sr_pipeline_t *p) {
@@ -329,7 +354,9 @@ void pl_maybe_checkpoint(sr_pipeline_t *p) {
     /* The drain before a checkpoint waits for the sinks: with Redis away
      * or the outbox full it held the poll loop for the whole outage, and a
      * consumer that does not poll for max.poll.interval.ms leaves its
-     * group. A due checkpoint waits until the sinks keep up again. */
+     * group. A due checkpoint waits until the sinks keep up again, and one
+     * whose drain still runs long (a stall that began just then) is put
+     * off too. */
     if (atomic_load(&p->paused) || !atomic_load(&p->redis_up))
         return;
     int64_t now = sr_clock_mono_ms();
@@ -339,7 +366,10 @@ void pl_maybe_checkpoint(sr_pipeline_t *p) {
          * the next interval, idle input or not. */
         if (atomic_load(&p->records_in) != p->ckpt_records_in ||
             p->assignments != p->ckpt_assignments || atomic_load(&p->checkpoints_written) == 0)
-            pl_take_checkpoint(p, false);
+            if (!pl_take_checkpoint(p, false)) {
+                p->ckpt_next_ms = sr_clock_mono_ms() + CHECKPOINT_RETRY_MS;
+                return;
+            }
         p->ckpt_next_ms = now + (int64_t)p->cfg->io.checkpoint_interval_s * 1000;
     }
 }

@@ -261,6 +261,10 @@ void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m);
 void pl_close_batch(sr_pipeline_t *p);
 void pl_store_acked(sr_pipeline_t *p);
 void pl_drain(sr_pipeline_t *p);
+/* The same for at most timeout_ms (< 0: no limit); false when the sinks
+ * still held batches then (or the pipeline failed): what a drain the poll
+ * loop can afford says when it could not finish. */
+bool pl_drain_within(sr_pipeline_t *p, int64_t timeout_ms);
 
 /* pipeline_decode.c (engine thread) */
 sr_err_t pl_decode(sr_pipeline_t *p, const rd_kafka_message_t *m, sr_event_t *ev, char *errstr,
@@ -281,7 +285,7 @@ void pl_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts);
 /* pipeline_checkpoint.c (engine thread) */
 sr_err_t pl_load_checkpoint(sr_pipeline_t *p, char *errstr, size_t errstr_size);
 void pl_reap_checkpoint(sr_pipeline_t *p, bool wait);
-void pl_take_checkpoint(sr_pipeline_t *p, bool in_process);
+bool pl_take_checkpoint(sr_pipeline_t *p, bool in_process);
 void pl_maybe_checkpoint(sr_pipeline_t *p);
 void pl_clear_covers(sr_pipeline_t *p);
 

@@ -214,10 +214,8 @@ static void wait_until_running(runner_t *r, uint64_t applied) {
     } while ((st.partitions < 2 || st.events_applied < applied) && now_s() - start < TIMEOUT_S);
 }
 
-static int fixture_setup_checkpoints(void **state) {
-    if (pipeline_fixture_setup(state) != 0)
-        return -1;
-    fixture_t *f = *state;
+/* Checkpoints every second into a fresh directory. */
+static int enable_checkpoints(fixture_t *f) {
     char errstr[256];
     static char dir[64];
     snprintf(dir, sizeof dir, "/tmp/streamrec-ckpt-XXXXXX");
@@ -226,6 +224,10 @@ static int fixture_setup_checkpoints(void **state) {
         sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr, sizeof errstr))
         return -1;
     return 0;
+}
+
+static int fixture_setup_checkpoints(void **state) {
+    return pipeline_fixture_setup(state) != 0 ? -1 : enable_checkpoints(*state);
 }
 
 /* The file size limit back (the test lowers it), the directory removed. */
@@ -451,6 +453,10 @@ static int fixture_setup_split_leaders(void **state) {
     return 0;
 }
 
+static int fixture_setup_split_leaders_checkpoints(void **state) {
+    return fixture_setup_split_leaders(state) != 0 ? -1 : enable_checkpoints(*state);
+}
+
 /* Broker 1 takes a second to answer each of the pipeline's next Produce
  * requests while events keep arriving; Redis is fine. Batches written to
  * Redis then wait for their Kafka acknowledgements, and they count
@@ -497,6 +503,50 @@ static void test_slow_kafka_acks_pause_the_consumer(void **state) {
     assert_true(st.queued_batches_max <= SR_PIPELINE_OUTBOX_BATCHES_MAX);
     assert_true(in_redis);
     assert_int_equal(st.events_applied, fd.events);
+    assert_int_equal(committed, (int64_t)fd.events);
+}
+
+/* The same stall, with checkpoints coming due every second: the drain a
+ * checkpoint starts with would wait for the 5 s acknowledgements while the
+ * poll loop stands still (a stall longer than max.poll.interval.ms costs
+ * the consumer its group). It gives up after CHECKPOINT_DRAIN_MAX_MS (2 s)
+ * and the checkpoint is tried again later; once the broker answers
+ * promptly again, checkpoints are written and cover every event. */
+static void test_slow_kafka_acks_put_a_checkpoint_off(void **state) {
+    fixture_t *f = *state;
+    long_session(f);
+    feeder_t fd;
+    feeder_init(&fd, f);
+    feed_round(&fd, USERS);
+    feeder_flush(&fd);
+    runner_t r;
+    start_pipeline(f, &r);
+    wait_until_running(&r, USERS);
+    rd_kafka_mock_cluster_t *mc = sr_kafka_mock_cluster(f->mock);
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                         mc, 1, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_NO_ERROR, 5000,
+                         RD_KAFKA_RESP_ERR_NO_ERROR, 5000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t loop_age_max_ms = 0;
+    sr_pipeline_stats_t st;
+    for (double start = now_s(); now_s() - start < 8;) {
+        feed(&fd, (int)(fd.events % USERS));
+        feeder_flush(&fd);
+        sleep_ms(50);
+        int64_t age = sr_pipeline_loop_age_ms(r.p);
+        loop_age_max_ms = age > loop_age_max_ms ? age : loop_age_max_ms;
+    }
+    sr_pipeline_stats(r.p, &st);
+    uint64_t written_during = st.checkpoints_written;
+    bool in_redis = wait_for_redis(f, &fd, USERS);
+    int64_t committed = wait_for_commit(f, (int64_t)fd.events);
+    stop_pipeline(&r, &st);
+    feeder_destroy(&fd);
+    fprintf(stderr, "slow acks, checkpoints on: poll loop age max %lld ms, checkpoints %llu\n",
+            (long long)loop_age_max_ms, (unsigned long long)st.checkpoints_written);
+    assert_true(loop_age_max_ms < (instrumented() ? 5000 : 3000));
+    assert_true(in_redis);
+    assert_true(st.checkpoints_written > written_during);
     assert_int_equal(committed, (int64_t)fd.events);
 }
 
@@ -671,6 +721,9 @@ int main(int argc, char **argv) {
         WITH_FIXTURE(test_retriable_produce_errors_are_retried),
         cmocka_unit_test_setup_teardown(test_slow_kafka_acks_pause_the_consumer,
                                         fixture_setup_split_leaders, pipeline_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_kafka_acks_put_a_checkpoint_off,
+                                        fixture_setup_split_leaders_checkpoints,
+                                        fixture_teardown_checkpoints),
         WITH_FIXTURE(test_permanent_produce_error_stops_without_committing),
         cmocka_unit_test_setup_teardown(test_full_disk_checkpoint_keeps_the_previous_one,
                                         fixture_setup_checkpoints, fixture_teardown_checkpoints),
