@@ -6,18 +6,20 @@
  * 405 with an Allow header. Routes match the path alone; a handler reads
  * the query string's arguments, percent-decoded, with sr_http_arg().
  *
- * Threads: libmicrohttpd's own polling thread accepts connections and runs
- * every handler, one request at a time, so a handler never runs on the
- * caller's (the engine's) thread; handlers must only read what is safe to
- * read from another thread (atomics, snapshots under a short lock), and be
- * quick: a slow handler delays the next scrape, not the engine.
+ * Threads: a small pool of libmicrohttpd's threads accepts connections and
+ * runs the handlers, so a handler never runs on the caller's (the
+ * engine's) thread, and several requests may be in handlers at once: a
+ * handler must only read what is safe to read from other threads (atomics,
+ * snapshots under a short lock) and keep any state of its own under a
+ * lock. A slow handler holds its own thread only; /healthz is answered by
+ * another.
  *
  * The listening socket is bound by sr_http_new() itself, so a port already
  * in use is an error with the reason at start, not a log line later; port 0
  * binds any free port (tests), which sr_http_port() reports.
  *
  * Ownership: routes and their opaques are borrowed until sr_http_destroy(),
- * which stops the thread after the request in progress. A handler's body is
+ * which stops the threads after the requests in progress. A handler's body is
  * malloc'd by the handler and freed by the server. */
 #ifndef STREAMREC_HTTP_H
 #define STREAMREC_HTTP_H
@@ -63,14 +65,14 @@ typedef struct sr_http_config {
 
 typedef struct sr_http sr_http_t;
 
-/* Binds, listens and starts the server thread. NULL with the reason
+/* Binds, listens and starts the server threads. NULL with the reason
  * ("http.listen 127.0.0.1:9464: Address already in use") on failure. */
 sr_http_t *sr_http_new(const sr_http_config_t *cfg, char *errstr, size_t errstr_size);
 
 /* The bound port (the chosen one when cfg.port was 0). */
 int sr_http_port(const sr_http_t *h);
 
-/* Stops the thread, closes the socket and every connection. NULL is a no-op. */
+/* Stops the threads, closes the socket and every connection. NULL is a no-op. */
 void sr_http_destroy(sr_http_t *h);
 
 #endif

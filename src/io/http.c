@@ -14,6 +14,10 @@
 
 #define CONNECTION_LIMIT 32     /* Prometheus, probes and a few curls */
 #define CONNECTION_TIMEOUT_S 10 /* an idle keep-alive connection is closed after this */
+/* Server threads: a handler that waits (the status page's /reco asks Redis,
+ * up to seconds when Redis hangs) holds only its own thread, so liveness
+ * probes and scrapes still get an answer from the others. */
+#define SERVER_THREADS 4
 
 struct sr_http {
     struct MHD_Daemon *daemon;
@@ -157,14 +161,16 @@ sr_http_t *sr_http_new(const sr_http_config_t *cfg, char *errstr, size_t errstr_
     h->log_opaque = cfg->log_opaque;
     if ((fd = listen_on(cfg->host, cfg->port, &h->port, errstr, errstr_size)) < 0)
         goto fail;
-    /* MHD_USE_AUTO picks epoll or poll; the internal thread serves every
-     * connection, so handlers never run on the caller's thread. The daemon
-     * owns fd from here and closes it when stopped. */
+    /* MHD_USE_AUTO picks epoll or poll; a pool of internal threads serves
+     * the connections, so handlers never run on the caller's thread (and
+     * may run on several at once). The daemon owns fd from here and closes
+     * it when stopped. */
     h->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first, or MHD complains */
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)SERVER_THREADS, MHD_OPTION_END);
     if (!h->daemon) {
         close(fd);
         sr_seterr(SR_ERR_IO, errstr, errstr_size,

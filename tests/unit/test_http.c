@@ -6,7 +6,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "http_get.h"
 #include "streamrec/http.h"
@@ -45,14 +50,26 @@ static void echo_user(void *opaque, const sr_http_request_t *req, sr_http_reply_
     reply->len = strlen(reply->body);
 }
 
+/* Takes 1.5 s, like /reco waiting for a Redis that hangs. */
+static void slow(void *opaque, const sr_http_request_t *req, sr_http_reply_t *reply) {
+    (void)req;
+    (void)opaque;
+    struct timespec ts = {1, 500 * 1000000L};
+    nanosleep(&ts, NULL);
+    reply->body = strdup("slow\n");
+    reply->len = strlen(reply->body);
+}
+
 static sr_http_t *start(int port, char *errstr, size_t errstr_size) {
     static const sr_http_route_t routes[] = {
         {"/metrics", hello, NULL},
         {"/readyz", unavailable, "no partitions assigned\n"},
         {"/empty", empty, NULL},
         {"/echo", echo_user, NULL},
+        {"/slow", slow, NULL},
     };
-    sr_http_config_t cfg = {.host = "127.0.0.1", .port = port, .routes = routes, .n_routes = 4};
+    sr_http_config_t cfg = {.host = "127.0.0.1", .port = port, .routes = routes,
+                            .n_routes = sizeof routes / sizeof *routes};
     return sr_http_new(&cfg, errstr, errstr_size);
 }
 
@@ -129,6 +146,43 @@ static void test_http_query_arguments_reach_the_handler_decoded(void **state) {
     sr_http_destroy(h);
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *get_slow(void *port) {
+    http_result_t res = http_get(*(int *)port, "/slow");
+    int status = res.status;
+    http_result_free(&res);
+    return (void *)(intptr_t)status;
+}
+
+/* A handler that waits holds its own server thread only: the liveness
+ * probe must not queue behind it (a probe timing out restarts the pod). */
+static void test_http_a_slow_handler_does_not_hold_up_other_requests(void **state) {
+    (void)state;
+    char errstr[256];
+    sr_http_t *h = start(0, errstr, sizeof errstr);
+    assert_non_null(h);
+    int port = sr_http_port(h);
+    pthread_t slow_client;
+    assert_int_equal(pthread_create(&slow_client, NULL, get_slow, &port), 0);
+    struct timespec settle = {0, 200 * 1000000L}; /* the slow request is in its handler */
+    nanosleep(&settle, NULL);
+    double t0 = now_s();
+    http_result_t res = http_get(port, "/metrics");
+    double fast_s = now_s() - t0;
+    assert_int_equal(res.status, 200);
+    http_result_free(&res);
+    void *slow_status;
+    pthread_join(slow_client, &slow_status);
+    assert_int_equal((int)(intptr_t)slow_status, 200);
+    assert_true(fast_s < 1.0); /* one server thread: ~1.3 s */
+    sr_http_destroy(h);
+}
+
 static void test_http_port_in_use_fails_at_start_with_the_reason(void **state) {
     (void)state;
     char errstr[256];
@@ -152,6 +206,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_serves_routes_with_status_and_content_type),
         cmocka_unit_test(test_http_query_arguments_reach_the_handler_decoded),
+        cmocka_unit_test(test_http_a_slow_handler_does_not_hold_up_other_requests),
         cmocka_unit_test(test_http_port_in_use_fails_at_start_with_the_reason),
         cmocka_unit_test(test_http_unknown_host_fails_with_the_resolver_reason),
     };
