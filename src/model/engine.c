@@ -302,7 +302,9 @@ static sr_err_t add_item(sr_engine_t *e, const sr_str_t *id, uint32_t *i) {
     uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
     if ((err = reserve_items(e, *i)) != SR_OK)
         return err;
-    /* an item known only through a user's history (a handoff) lives from now */
+    /* an item known only through a user's history (a handoff) lives from now;
+     * before any event "now" is unknown, and sr_engine_import_user() raises
+     * the stamp to the importing user's last event */
     e->item_seen_ms[*i] = e->max_ts_ms;
     if (*i < slots) {
         /* a slot freed by an eviction: its summary, trending count and
@@ -549,6 +551,9 @@ static void maybe_evict_items(sr_engine_t *e, int64_t watermark) {
 }
 
 static void maybe_sweep(sr_engine_t *e) {
+    /* max_ts_ms is 0 until the first event: no sweep may treat that as a time */
+    if (!e->any_event)
+        return;
     int64_t watermark = e->max_ts_ms - e->cfg.lateness_ms;
     int64_t due = sr_churn_sweep_due(e->churn, watermark);
     if (due != INT64_MIN)
@@ -1074,6 +1079,14 @@ sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_
     }
     e->profiles[u] = p;
     e->seen_ms[u] = p.last_seen_ms;
+    /* The user's items were named no later than the user's last event: an
+     * item stamped only with this engine's newest event time (0 in an engine
+     * that has applied nothing yet, as when restoring on startup) would look
+     * idle since 1970 and the first item sweep would scrub the history just
+     * imported. */
+    for (int r = 0; r < SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX; r++)
+        if (ref[r].len > 0 && e->item_seen_ms[ids[r]] < p.last_seen_ms)
+            e->item_seen_ms[ids[r]] = p.last_seen_ms;
     sr_churn_user_load(e->churn, u, churn_slot);
     float accum;
     memcpy(&accum, mf_row + (size_t)e->cfg.mf.k * sizeof(float), sizeof accum);
