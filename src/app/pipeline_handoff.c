@@ -96,6 +96,15 @@ sr_err_t pl_note_user_partition(sr_pipeline_t *p, const sr_event_t *ev, int32_t 
     return SR_OK;
 }
 
+/* Gives user u up here (its state lives on at another instance, or in the
+ * changelog): the engine releases its dense id for the next new user, so
+ * what the pipeline keeps by dense id goes too. */
+static void forget_user(sr_pipeline_t *p, uint32_t u) {
+    sr_engine_forget_user(p->engine, u);
+    if (u < p->user_partition_cap)
+        p->user_partition[u] = -1;
+}
+
 static bool in_list(const rd_kafka_topic_partition_list_t *parts, int32_t partition) {
     for (int k = 0; k < parts->cnt; k++)
         if (parts->elems[k].partition == partition)
@@ -171,9 +180,8 @@ static void hand_off(sr_pipeline_t *p, const rd_kafka_topic_partition_list_t *pa
     }
     for (uint32_t u = 0; u < slots; u++)
         if (p->user_partition[u] >= 0 && in_list(parts, p->user_partition[u])) {
-            sr_engine_forget_user(p->engine, u);
+            forget_user(p, u);
             sr_recall_forget(p->recall, u);
-            p->user_partition[u] = -1;
         }
     for (int k = 0; k < parts->cnt; k++)
         drop_position(p, parts->elems[k].topic, parts->elems[k].partition);
@@ -239,7 +247,7 @@ static void on_changelog_record(void *opaque, const rd_kafka_message_t *m) {
     uint32_t u;
     if (!m->payload) { /* a tombstone: the user has no state any more */
         if ((u = sr_engine_find_user(p->engine, m->key, m->key_len)) != SR_INTERN_NONE)
-            sr_engine_forget_user(p->engine, u);
+            forget_user(p, u);
         return;
     }
     if (sr_engine_import_user(p->engine, m->key, m->key_len, m->payload, m->len, errstr,
@@ -265,8 +273,7 @@ static void forget_partition(sr_pipeline_t *p, int32_t partition) {
     size_t slots = sr_engine_user_slots(p->engine);
     for (uint32_t u = 0; u < slots && u < p->user_partition_cap; u++)
         if (p->user_partition[u] == partition) {
-            sr_engine_forget_user(p->engine, u);
-            p->user_partition[u] = -1;
+            forget_user(p, u);
         }
 }
 
@@ -358,8 +365,7 @@ static void forget_unassigned(sr_pipeline_t *p, const rd_kafka_topic_partition_l
     size_t slots = sr_engine_user_slots(p->engine);
     for (uint32_t u = 0; u < slots && u < p->user_partition_cap; u++)
         if (p->user_partition[u] >= 0 && !in_list(parts, p->user_partition[u])) {
-            sr_engine_forget_user(p->engine, u);
-            p->user_partition[u] = -1;
+            forget_user(p, u);
         }
     for (size_t k = 0; k < p->n_ck_positions;)
         if (!in_list(parts, p->ck_positions[k].partition)) {

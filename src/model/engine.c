@@ -468,7 +468,7 @@ static sr_err_t evict_user(sr_engine_t *e, uint32_t u, int64_t now_ms) {
  * sweep on the hour, like churn's on its
  * interval, so which users go and in what order depends on event time only
  * (ids go back to the free list in ascending order; the highest is reused
- * first). Users given up by sr_engine_forget_user() keep their slot. */
+ * first). A slot without state (seen_ms INT64_MAX) is never swept. */
 static void maybe_evict(sr_engine_t *e, int64_t watermark) {
     if (e->cfg.user_ttl_ms <= 0)
         return;
@@ -1101,11 +1101,20 @@ void sr_engine_forget_user(sr_engine_t *e, uint32_t user) {
         return;
     size_t len;
     const char *id = sr_intern_str(e->user_ids, user, &len);
+    uint64_t h = sr_hash_bytes(id, len, 0);
+    /* Released like an evicted user, so handed-off users do not pile up in
+     * the dictionary and the checkpoints; no churn label resolves (the user
+     * lives on at its new owner) and nothing is emitted for it. */
+    bool released = sr_intern_remove(e->user_ids, user) == SR_OK;
     sr_profile_init(&e->profiles[user]);
-    sr_churn_user_reset(e->churn, user);
-    sr_mf_user_reset(e->mf, user, sr_hash_bytes(id, len, 0));
+    sr_churn_forget_user(e->churn, user);
     dirty_remove(&e->dirty_users, user);
     e->seen_ms[user] = INT64_MAX;
+    if (released)
+        return; /* the MF row and churn slot are reset when the id is reused */
+    /* out of memory for the free list: the id stays without state, reused
+     * if the user comes back */
+    sr_mf_user_reset(e->mf, user, h);
     e->n_forgotten++;
 }
 
