@@ -148,6 +148,12 @@ int64_t sr_churn_label_due_ms(const sr_churn_t *c, uint32_t u);
  * takes next. The slot is then a new user's. */
 void sr_churn_evict_user(sr_churn_t *c, uint32_t u, int64_t now_ms);
 
+/* A user's state moves to another engine (handoff), and u goes to a new
+ * user next: the pending example is dropped unlabelled (the user lives on
+ * there, the label is that engine's to give), and so are u's alerts not yet
+ * drained. The slot is then a new user's. */
+void sr_churn_forget_user(sr_churn_t *c, uint32_t u);
+
 /* One user's churn state, for inspection. */
 typedef struct sr_churn_user_info {
     float risk;             /* last scored probability, -1 if never scored */

@@ -224,9 +224,12 @@ const sr_profile_t *sr_engine_profile(const sr_engine_t *e, uint32_t user);
  * import: creates or overwrites the user (its items are created if new);
  * a value that does not parse, or comes from an engine with another mf.k,
  * is refused with a reason and changes nothing.
- * forget: gives the user's state up (profile, MF row, churn slot back to a
- * new user's; no sweep, alert or recommendation for it). The dictionary
- * keeps the id, so the user's dense id is reused if it comes back.
+ * forget: gives the user up like an eviction does -- its id leaves the
+ * dictionary and its dense id goes to the next new user -- but resolves no
+ * churn label (the user lives on at its new owner) and emits nothing: no
+ * sweep, alert or recommendation for it. Callers keeping per-user arrays by
+ * dense id reset the user's entry. (Out of memory for the free list, the id
+ * stays in the dictionary without state.)
  * user_slots: dense user ids handed out so far, with or without state;
  * sr_engine_profile(e, u)->events == 0 marks a slot without state. */
 size_t sr_engine_user_state_max(const sr_engine_t *e);

@@ -176,11 +176,20 @@ void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
     if (atomic_load(&p->failed))
         return; /* the registry (or a sink) failed, not the record */
     bool known_type = (unsigned)ev.type < SR_EVENT__COUNT;
-    if (err == SR_OK && ev.item_id.len > 0 && known_type && ev.type != SR_EVENT_UNKNOWN &&
-        sr_recall_sampled(p->recall, ev.user_id.ptr, ev.user_id.len))
+    bool sampled = err == SR_OK && sr_recall_sampled(p->recall, ev.user_id.ptr, ev.user_id.len);
+    /* A new user may take the dense id of an evicted one, whose list the
+     * sampler still holds: it is dropped before this user is checked. */
+    bool new_user = sampled && sr_engine_find_user(p->engine, ev.user_id.ptr, ev.user_id.len) ==
+                                   SR_INTERN_NONE;
+    if (sampled && ev.item_id.len > 0 && known_type && ev.type != SR_EVENT_UNKNOWN)
         check_recall(p, &ev);
     if (err == SR_OK)
         err = sr_engine_apply(p->engine, &ev, why, sizeof why);
+    if (err == SR_OK && new_user) {
+        uint32_t u = sr_engine_find_user(p->engine, ev.user_id.ptr, ev.user_id.len);
+        if (u != SR_INTERN_NONE)
+            sr_recall_forget(p->recall, u);
+    }
     if (err == SR_OK) {
         b->n_events++;
         bump(&p->metrics.events_by_type[known_type ? ev.type : SR_EVENT_UNKNOWN], 1);

@@ -393,6 +393,10 @@ void sr_churn_evict_user(sr_churn_t *c, uint32_t u, int64_t now_ms) {
     user_state_t *s = &c->users[u];
     if (s->pending_ms != NO_EXAMPLE)
         resolve(c, u, s, 1, now_ms);
+    sr_churn_forget_user(c, u);
+}
+
+void sr_churn_forget_user(sr_churn_t *c, uint32_t u) {
     sr_churn_alert_t *alerts = c->alerts.items;
     size_t kept = 0;
     for (size_t a = 0; a < c->alerts.n; a++)

@@ -302,7 +302,9 @@ static sr_err_t add_item(sr_engine_t *e, const sr_str_t *id, uint32_t *i) {
     uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
     if ((err = reserve_items(e, *i)) != SR_OK)
         return err;
-    /* an item known only through a user's history (a handoff) lives from now */
+    /* an item known only through a user's history (a handoff) lives from now;
+     * before any event "now" is unknown, and sr_engine_import_user() raises
+     * the stamp to the importing user's last event */
     e->item_seen_ms[*i] = e->max_ts_ms;
     if (*i < slots) {
         /* a slot freed by an eviction: its summary, trending count and
@@ -466,7 +468,7 @@ static sr_err_t evict_user(sr_engine_t *e, uint32_t u, int64_t now_ms) {
  * sweep on the hour, like churn's on its
  * interval, so which users go and in what order depends on event time only
  * (ids go back to the free list in ascending order; the highest is reused
- * first). Users given up by sr_engine_forget_user() keep their slot. */
+ * first). A slot without state (seen_ms INT64_MAX) is never swept. */
 static void maybe_evict(sr_engine_t *e, int64_t watermark) {
     if (e->cfg.user_ttl_ms <= 0)
         return;
@@ -549,6 +551,9 @@ static void maybe_evict_items(sr_engine_t *e, int64_t watermark) {
 }
 
 static void maybe_sweep(sr_engine_t *e) {
+    /* max_ts_ms is 0 until the first event: no sweep may treat that as a time */
+    if (!e->any_event)
+        return;
     int64_t watermark = e->max_ts_ms - e->cfg.lateness_ms;
     int64_t due = sr_churn_sweep_due(e->churn, watermark);
     if (due != INT64_MIN)
@@ -1074,6 +1079,14 @@ sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_
     }
     e->profiles[u] = p;
     e->seen_ms[u] = p.last_seen_ms;
+    /* The user's items were named no later than the user's last event: an
+     * item stamped only with this engine's newest event time (0 in an engine
+     * that has applied nothing yet, as when restoring on startup) would look
+     * idle since 1970 and the first item sweep would scrub the history just
+     * imported. */
+    for (int r = 0; r < SR_PROFILE_RECENT_MAX + SR_PROFILE_PURCHASED_MAX; r++)
+        if (ref[r].len > 0 && e->item_seen_ms[ids[r]] < p.last_seen_ms)
+            e->item_seen_ms[ids[r]] = p.last_seen_ms;
     sr_churn_user_load(e->churn, u, churn_slot);
     float accum;
     memcpy(&accum, mf_row + (size_t)e->cfg.mf.k * sizeof(float), sizeof accum);
@@ -1088,11 +1101,20 @@ void sr_engine_forget_user(sr_engine_t *e, uint32_t user) {
         return;
     size_t len;
     const char *id = sr_intern_str(e->user_ids, user, &len);
+    uint64_t h = sr_hash_bytes(id, len, 0);
+    /* Released like an evicted user, so handed-off users do not pile up in
+     * the dictionary and the checkpoints; no churn label resolves (the user
+     * lives on at its new owner) and nothing is emitted for it. */
+    bool released = sr_intern_remove(e->user_ids, user) == SR_OK;
     sr_profile_init(&e->profiles[user]);
-    sr_churn_user_reset(e->churn, user);
-    sr_mf_user_reset(e->mf, user, sr_hash_bytes(id, len, 0));
+    sr_churn_forget_user(e->churn, user);
     dirty_remove(&e->dirty_users, user);
     e->seen_ms[user] = INT64_MAX;
+    if (released)
+        return; /* the MF row and churn slot are reset when the id is reused */
+    /* out of memory for the free list: the id stays without state, reused
+     * if the user comes back */
+    sr_mf_user_reset(e->mf, user, h);
     e->n_forgotten++;
 }
 

@@ -420,6 +420,63 @@ static void test_eviction_depends_on_event_time_not_on_batches(void **state) {
     sr_engine_destroy(c);
 }
 
+/* A user restored from the changelog into an engine that has applied no
+ * event yet: its items exist only through that history and must count as
+ * named at the user's last event, not at time 0 -- else the first event's
+ * item sweep scrubs the history just restored. */
+static void test_imported_history_lives_from_the_users_last_event(void **state) {
+    (void)state;
+    sr_engine_config_t cfg = test_config();
+    sr_engine_t *a = new_engine(&cfg), *b = new_engine(&cfg);
+    apply(a, "alice", "i1", SR_EVENT_VIEW, T0 + HOUR_MS);
+    apply(a, "alice", "i2", SR_EVENT_VIEW, T0 + 2 * HOUR_MS);
+    apply(a, "alice", "i3", SR_EVENT_PURCHASE, T0 + 3 * HOUR_MS);
+    const sr_profile_t *pa = sr_engine_profile(a, find(a, "alice"));
+    size_t len = sr_engine_export_user(a, find(a, "alice"), NULL, 0);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(sr_engine_export_user(a, find(a, "alice"), buf, len), len);
+    char errstr[256] = "";
+    if (sr_engine_import_user(b, "alice", 5, buf, len, errstr, sizeof errstr) != SR_OK)
+        fail_msg("import: %s", errstr);
+    free(buf);
+
+    /* the first event, a day later: inside both ttls, nothing goes */
+    apply(b, "bob", "b1", SR_EVENT_VIEW, T0 + DAY_MS);
+    sr_engine_stats_t st;
+    sr_engine_stats(b, &st);
+    assert_int_equal(st.items_evicted, 0);
+    assert_int_equal(st.users_evicted, 0);
+    const sr_profile_t *pb = sr_engine_profile(b, find(b, "alice"));
+    assert_int_equal(pb->recent_len, pa->recent_len);
+    assert_int_equal(pb->purchased_len, 1);
+    assert_true(pb->recent_len >= 2);
+    uint32_t i3 = sr_engine_find_item(b, "i3", 2);
+    assert_int_not_equal(i3, SR_INTERN_NONE);
+    assert_true(sr_profile_purchased(pb, i3));
+    assert_true(sr_profile_seen_recently(pb, sr_engine_find_item(b, "i1", 2)));
+
+    /* still there the last day of the item ttl (15 days after 03:00) */
+    for (int64_t t = T0 + DAY_MS; t <= T0 + 15 * DAY_MS + 18 * HOUR_MS; t += 6 * HOUR_MS)
+        apply(b, "bob", "b1", SR_EVENT_VIEW, t);
+    sr_engine_stats(b, &st);
+    assert_int_equal(st.items_evicted, 0);
+    assert_int_equal(sr_engine_profile(b, find(b, "alice"))->purchased_len, 1);
+    /* the next daily sweep takes her three items, in event time */
+    apply(b, "bob", "b1", SR_EVENT_VIEW, T0 + 16 * DAY_MS);
+    sr_engine_stats(b, &st);
+    assert_int_equal(st.items_evicted, 3);
+    assert_int_equal(sr_engine_find_item(b, "i3", 2), SR_INTERN_NONE);
+    pb = sr_engine_profile(b, find(b, "alice"));
+    assert_int_equal(pb->recent_len, 0);
+    assert_int_equal(pb->purchased_len, 0);
+    /* and herself once the user ttl has passed her last event (03:00) */
+    bob_until(b, T0 + 16 * DAY_MS, T0 + TTL_MS + 6 * HOUR_MS);
+    assert_int_equal(find(b, "alice"), SR_INTERN_NONE);
+    sr_engine_destroy(a);
+    sr_engine_destroy(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_evict_user_after_ttl_not_before),
@@ -430,6 +487,7 @@ int main(void) {
         cmocka_unit_test(test_item_evicted_after_ttl_leaves_every_reference),
         cmocka_unit_test(test_state_with_evictions_round_trips_and_continues_equal),
         cmocka_unit_test(test_eviction_depends_on_event_time_not_on_batches),
+        cmocka_unit_test(test_imported_history_lives_from_the_users_last_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,13 +178,109 @@ static void test_forgotten_user_has_no_state_and_no_outputs(void **state) {
     for (size_t a = 0; a < out->n_alerts; a++)
         assert_string_not_equal(out->alerts[a].user_id, "alice");
 
-    /* she comes back: a new user with the old dense id */
+    /* she comes back: a new user (carol took her dense id) */
     apply(e, "alice", "i9", NULL, SR_EVENT_VIEW, T0 + 41 * DAY_MS);
-    assert_int_equal(user(e, "alice"), u);
-    assert_int_equal(sr_engine_profile(e, u)->events, 1);
+    assert_int_equal(user(e, "carol"), u);
+    assert_int_equal(sr_engine_profile(e, user(e, "alice"))->events, 1);
     sr_engine_stats(e, &st);
     assert_int_equal(st.users, 3);
     sr_engine_destroy(e);
+}
+
+typedef struct buffer {
+    uint8_t *bytes;
+    size_t len, cap, at;
+} buffer_t;
+
+static sr_err_t buffer_write(void *opaque, const void *buf, size_t len) {
+    buffer_t *b = opaque;
+    if (b->len + len > b->cap) {
+        b->cap = (b->len + len) * 2;
+        b->bytes = realloc(b->bytes, b->cap);
+        assert_non_null(b->bytes);
+    }
+    memcpy(b->bytes + b->len, buf, len);
+    b->len += len;
+    return SR_OK;
+}
+
+static sr_err_t buffer_read(void *opaque, void *buf, size_t cap, size_t *n_read) {
+    buffer_t *b = opaque;
+    size_t n = b->len - b->at < cap ? b->len - b->at : cap;
+    memcpy(buf, b->bytes + b->at, n);
+    b->at += n;
+    *n_read = n;
+    return SR_OK;
+}
+
+/* Forgetting releases the user as an eviction does: the id leaves the
+ * dictionary, the dense id goes to the next new user, and neither the
+ * user nor a churn label is left behind, in memory or in a checkpoint. */
+static void test_forgetting_releases_the_slot(void **state) {
+    (void)state;
+    sr_engine_config_t cfg;
+    sr_engine_config_defaults(&cfg);
+    cfg.user_ttl_ms = 0;
+    cfg.churn.example_spread_ms = 0; /* every sweep takes an example of her */
+    char errstr[256] = "";
+    sr_engine_t *e = sr_engine_new(&cfg, errstr, sizeof errstr);
+    assert_non_null(e);
+    history(e, "alice", T0);
+    history(e, "bob", T0);
+    apply(e, "bob", "i1", NULL, SR_EVENT_VIEW, T0 + 5 * DAY_MS); /* sweeps score alice */
+    uint32_t u = user(e, "alice");
+    size_t slots = sr_engine_user_slots(e);
+    size_t len, n_labels;
+    uint8_t *buf = export_user(e, "alice", &len);
+    sr_churn_user_info_t info;
+    sr_churn_user_info(sr_engine_churn(e), u, &info);
+    assert_true(info.pending); /* an example an eviction would label */
+    const sr_outbox_t *out;
+    assert_int_equal(sr_engine_flush(e, &out), SR_OK);
+    sr_engine_take_labels(e, &n_labels); /* the labels of the sweeps so far */
+    sr_engine_forget_user(e, u);
+    assert_int_equal(sr_engine_find_user(e, "alice", 5), SR_INTERN_NONE);
+    assert_null(sr_engine_user_id(e, u));
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.users, 1);
+    assert_int_equal(st.users_evicted, 0); /* handed off, not evicted */
+    assert_int_equal(sr_engine_flush(e, &out), SR_OK);
+    assert_int_equal(out->n_recos, 0);
+    sr_engine_take_labels(e, &n_labels);
+    assert_int_equal(n_labels, 0); /* her pending example went unlabelled */
+
+    /* a checkpoint taken now holds bob alone, and loads back the same */
+    buffer_t b = {0};
+    assert_int_equal(sr_engine_save(e, buffer_write, &b, NULL, errstr, sizeof errstr), SR_OK);
+    sr_engine_t *c = NULL;
+    if (sr_engine_load(&cfg, buffer_read, &b, &c, errstr, sizeof errstr) != SR_OK)
+        fail_msg("load: %s", errstr);
+    assert_int_equal(sr_engine_digest(c), sr_engine_digest(e));
+    assert_int_equal(sr_engine_find_user(c, "alice", 5), SR_INTERN_NONE);
+    sr_engine_stats(c, &st);
+    assert_int_equal(st.users, 1);
+    free(b.bytes);
+
+    /* in both, the next new user takes her dense id without growing */
+    sr_engine_t *both[2] = {e, c};
+    for (int k = 0; k < 2; k++) {
+        apply(both[k], "carol", "i1", NULL, SR_EVENT_VIEW, T0 + 6 * DAY_MS);
+        assert_int_equal(user(both[k], "carol"), u);
+        assert_int_equal(sr_engine_user_slots(both[k]), slots);
+        assert_int_equal(sr_engine_profile(both[k], u)->events, 1);
+        /* and her state can come back: a new slot, the same user */
+        import_ok(both[k], "alice", buf, len);
+        uint32_t back = user(both[k], "alice");
+        assert_int_not_equal(back, u);
+        assert_int_equal(sr_engine_profile(both[k], back)->events, 5);
+        sr_engine_stats(both[k], &st);
+        assert_int_equal(st.users, 3);
+    }
+    assert_int_equal(sr_engine_digest(c), sr_engine_digest(e));
+    free(buf);
+    sr_engine_destroy(e);
+    sr_engine_destroy(c);
 }
 
 static void test_bad_values_are_refused_and_change_nothing(void **state) {
@@ -252,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_moved_user_is_the_same_user),
         cmocka_unit_test(test_round_trip_restores_the_bytes),
         cmocka_unit_test(test_forgotten_user_has_no_state_and_no_outputs),
+        cmocka_unit_test(test_forgetting_releases_the_slot),
         cmocka_unit_test(test_bad_values_are_refused_and_change_nothing),
         cmocka_unit_test(test_ids_with_a_nul_byte_are_refused),
     };

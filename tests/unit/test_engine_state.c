@@ -232,7 +232,7 @@ static void run_round_trip(const recorded_t *stream, size_t n, size_t cut, seen_
         if ((k + 1) % BATCH == 0)
             flush(a);
     }
-    /* a user given up and one that never had state: both kinds of slot */
+    /* a user given up (handed off): its slot is free in the saved state */
     sr_engine_forget_user(a, 3);
 
     uint64_t saved_digest = 0;
