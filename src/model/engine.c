@@ -11,10 +11,17 @@
 #define DAY_MS (24 * 3600 * 1000LL)
 #define HOUR_MS (3600 * 1000LL)
 
-/* Event time between eviction sweeps. A sweep reads one int64 per user slot
- * (seen_ms, not the profiles), so at 1 M users an hourly sweep costs ~1 ms
- * per hour of event time; a user leaves at most an hour after its ttl. */
+/* Event time between eviction sweeps. A sweep reads one uint16 per user
+ * slot (seen_day, not the profiles), so at 1 M users an hourly sweep reads
+ * 2 MB; a user leaves within a day and an hour after its ttl (days are what
+ * seen_day counts: the ttl is set in days, and the 2 bytes a user keep the
+ * per-user budget). */
 #define EVICT_INTERVAL_MS HOUR_MS
+#define SEEN_NONE UINT16_MAX /* day 65535 is in 2149; event times end in 2106 */
+
+/* The day (since 1970, UTC) of an event time the engine accepted (0 up to
+ * 2106: it fits a uint16 below SEEN_NONE). */
+static uint16_t day_of(int64_t ts_ms) { return (uint16_t)(ts_ms / DAY_MS); }
 /* Event time between item eviction sweeps. An item sweep that evicts
  * anything visits every kept item's summary and every user's rings (the
  * references to scrub before an id is reused): daily keeps that rare. */
@@ -48,7 +55,7 @@ struct sr_engine {
     sr_engine_config_t cfg;
     sr_intern_t *user_ids, *item_ids, *category_ids;
     sr_profile_t *profiles;
-    int64_t *seen_ms; /* per user slot: last_seen_ms of a user with state, else INT64_MAX */
+    uint16_t *seen_day; /* per user slot: day (since 1970) of its last event, SEEN_NONE if none */
     size_t n_profiles_cap;
     int64_t last_evict_ms; /* event time of the last eviction sweep, INT64_MIN before it */
     int64_t *item_seen_ms; /* per item slot: newest event naming it, INT64_MAX if free */
@@ -212,7 +219,7 @@ void sr_engine_destroy(sr_engine_t *e) {
     sr_intern_destroy(e->item_ids);
     sr_intern_destroy(e->category_ids);
     free(e->profiles);
-    free(e->seen_ms);
+    free(e->seen_day);
     sr_mf_destroy(e->mf);
     sr_sim_destroy(e->sim);
     sr_trending_destroy(e->trending);
@@ -241,10 +248,10 @@ static sr_err_t reserve_users(sr_engine_t *e, size_t u) {
     if (!p)
         return SR_ERR_NOMEM;
     e->profiles = p;
-    int64_t *seen = realloc(e->seen_ms, cap * sizeof *seen);
+    uint16_t *seen = realloc(e->seen_day, cap * sizeof *seen);
     if (!seen)
         return SR_ERR_NOMEM;
-    e->seen_ms = seen;
+    e->seen_day = seen;
     e->n_profiles_cap = cap;
     return SR_OK;
 }
@@ -260,7 +267,7 @@ static sr_err_t add_user(sr_engine_t *e, const sr_str_t *id, uint32_t *u, bool *
     if ((err = reserve_users(e, *u)) != SR_OK)
         return err;
     sr_profile_init(&e->profiles[*u]);
-    e->seen_ms[*u] = INT64_MAX;
+    e->seen_day[*u] = SEEN_NONE;
     uint64_t h = sr_hash_bytes(id->ptr, id->len, 0);
     if (*u < slots) {
         /* a slot freed by an eviction: its rows are a new user's again */
@@ -458,7 +465,7 @@ static sr_err_t evict_user(sr_engine_t *e, uint32_t u, int64_t now_ms) {
     sr_churn_evict_user(e->churn, u, now_ms);
     sr_profile_init(&e->profiles[u]);
     dirty_remove(&e->dirty_users, u);
-    e->seen_ms[u] = INT64_MAX;
+    e->seen_day[u] = SEEN_NONE;
     e->stats.users_evicted++;
     return SR_OK;
 }
@@ -480,9 +487,14 @@ static void maybe_evict(sr_engine_t *e, int64_t watermark) {
     if (sweep < INT64_MIN + e->cfg.user_ttl_ms)
         return;
     int64_t cutoff = sweep - e->cfg.user_ttl_ms;
+    if (cutoff < DAY_MS)
+        return; /* no event time is a whole day older than the ttl allows yet */
+    /* last event on a day before the cutoff's: older than the ttl (by up to
+     * a day more, never less) */
+    uint16_t cutoff_day = day_of(cutoff);
     size_t slots = sr_intern_count(e->user_ids);
     for (size_t u = 0; u < slots; u++) {
-        if (e->seen_ms[u] >= cutoff)
+        if (e->seen_day[u] >= cutoff_day)
             continue;
         /* a churn example still inside its horizon waits for its label: the
          * user could have come back then, and labels must not depend on the
@@ -618,7 +630,7 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
     }
     sr_profile_update(p, &e->cfg.profile, ev->type, weight, item, category, ev->price,
                       ev->has_price, ev->ts_ms);
-    e->seen_ms[u] = p->last_seen_ms;
+    e->seen_day[u] = day_of(p->last_seen_ms);
     if ((err = dirty_add(&e->dirty_users, u)) != SR_OK)
         goto nomem;
     stage_done(e, SR_STAGE_PROFILE, &mark);
@@ -1078,7 +1090,7 @@ sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_
         *profile_ref(&p, r, &is_category) = ids[r];
     }
     e->profiles[u] = p;
-    e->seen_ms[u] = p.last_seen_ms;
+    e->seen_day[u] = day_of(p.last_seen_ms);
     /* The user's items were named no later than the user's last event: an
      * item stamped only with this engine's newest event time (0 in an engine
      * that has applied nothing yet, as when restoring on startup) would look
@@ -1109,7 +1121,7 @@ void sr_engine_forget_user(sr_engine_t *e, uint32_t user) {
     sr_profile_init(&e->profiles[user]);
     sr_churn_forget_user(e->churn, user);
     dirty_remove(&e->dirty_users, user);
-    e->seen_ms[user] = INT64_MAX;
+    e->seen_day[user] = SEEN_NONE;
     if (released)
         return; /* the MF row and churn slot are reset when the id is reused */
     /* out of memory for the free list: the id stays without state, reused
@@ -1329,7 +1341,7 @@ static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t e
         /* zeroed: a profile is exported (handoff) as its bytes, padding
          * included, and the fields below fill everything but the padding */
         if (!(e->profiles = calloc(cap, sizeof *e->profiles)) ||
-            !(e->seen_ms = malloc(cap * sizeof *e->seen_ms)))
+            !(e->seen_day = malloc(cap * sizeof *e->seen_day)))
             return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory for %zu profiles",
                              n_users);
         e->n_profiles_cap = cap;
@@ -1344,7 +1356,7 @@ static sr_err_t load_body(sr_engine_t *e, sr_reader_t *r, char *errstr, size_t e
         if (e->profiles[u].events > 0 && !sr_intern_str(e->user_ids, (uint32_t)u, NULL))
             return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
                              "profile of user %zu: state in a removed slot", u);
-        e->seen_ms[u] = e->profiles[u].events > 0 ? e->profiles[u].last_seen_ms : INT64_MAX;
+        e->seen_day[u] = e->profiles[u].events > 0 ? day_of(e->profiles[u].last_seen_ms) : SEEN_NONE;
     }
 
     if ((err = sr_mf_load(e->mf, r, n_users, n_items, errstr, errstr_size)) != SR_OK ||

@@ -85,8 +85,13 @@ static void test_evict_user_after_ttl_not_before(void **state) {
     apply(e, "bob", "i1", SR_EVENT_VIEW, T0 + 2 * HOUR_MS + TTL_MS); /* a sweep at exactly her ttl */
     assert_int_not_equal(find(e, "alice"), SR_INTERN_NONE);
     assert_int_equal(evicted(e), 0);
-    /* the next hour's sweep: her last event is now older than the ttl */
-    apply(e, "bob", "i1", SR_EVENT_VIEW, T0 + 3 * HOUR_MS + TTL_MS);
+    /* eviction counts days: she stays while the ttl's cutoff is on the day
+     * of her last event (T0's) ... */
+    bob_until(e, T0 + 3 * HOUR_MS + TTL_MS, T0 + 23 * HOUR_MS + TTL_MS);
+    assert_int_not_equal(find(e, "alice"), SR_INTERN_NONE);
+    assert_int_equal(evicted(e), 0);
+    /* ... and goes at the first sweep of the next day */
+    apply(e, "bob", "i1", SR_EVENT_VIEW, T0 + DAY_MS + TTL_MS);
     assert_int_equal(find(e, "alice"), SR_INTERN_NONE);
     assert_int_not_equal(find(e, "bob"), SR_INTERN_NONE);
     sr_engine_stats_t st;
@@ -174,9 +179,9 @@ static void test_eviction_drops_the_firing_alert_without_a_resolution(void **sta
     uint32_t a = find(e, "alice");
     /* no flush until after the eviction: her FIRING alert of T0 + 1 d is
      * still undrained when carol takes her dense id */
-    bob_until(e, T0, T0 + TTL_MS + 6 * HOUR_MS);
+    bob_until(e, T0, T0 + TTL_MS + DAY_MS + 6 * HOUR_MS);
     assert_int_equal(evicted(e), 1);
-    apply(e, "carol", "i2", SR_EVENT_VIEW, T0 + 7 * HOUR_MS + TTL_MS);
+    apply(e, "carol", "i2", SR_EVENT_VIEW, T0 + DAY_MS + 7 * HOUR_MS + TTL_MS);
     assert_int_equal(find(e, "carol"), a);
     const sr_outbox_t *out = flush(e);
     size_t bobs = 0;
@@ -199,12 +204,12 @@ static void test_evicted_slot_is_reused_and_a_returning_user_is_cold(void **stat
     sr_engine_t *e = new_engine(&cfg), *fresh = new_engine(&cfg);
     for (int k = 0; k < 5; k++) apply(e, "alice", k % 2 ? "i1" : "i2", SR_EVENT_PURCHASE, T0 + k);
     uint32_t a = find(e, "alice");
-    bob_until(e, T0, T0 + TTL_MS + 6 * HOUR_MS);
+    bob_until(e, T0, T0 + TTL_MS + DAY_MS + 6 * HOUR_MS);
     assert_int_equal(find(e, "alice"), SR_INTERN_NONE);
     size_t slots = sr_engine_user_slots(e);
 
     /* a new user takes her slot: no growth, and nothing of hers */
-    int64_t t = T0 + TTL_MS + 7 * HOUR_MS;
+    int64_t t = T0 + TTL_MS + DAY_MS + 7 * HOUR_MS;
     apply(e, "carol", "i3", SR_EVENT_REMOVE_FROM_CART, t); /* weight 0: no MF step */
     apply(fresh, "carol", "i3", SR_EVENT_REMOVE_FROM_CART, t);
     assert_int_equal(find(e, "carol"), a);
@@ -470,8 +475,8 @@ static void test_imported_history_lives_from_the_users_last_event(void **state) 
     pb = sr_engine_profile(b, find(b, "alice"));
     assert_int_equal(pb->recent_len, 0);
     assert_int_equal(pb->purchased_len, 0);
-    /* and herself once the user ttl has passed her last event (03:00) */
-    bob_until(b, T0 + 16 * DAY_MS, T0 + TTL_MS + 6 * HOUR_MS);
+    /* and herself once the user ttl has passed the day of her last event */
+    bob_until(b, T0 + 16 * DAY_MS, T0 + TTL_MS + DAY_MS + 6 * HOUR_MS);
     assert_int_equal(find(b, "alice"), SR_INTERN_NONE);
     sr_engine_destroy(a);
     sr_engine_destroy(b);
