@@ -36,7 +36,28 @@
 #define USERS 20
 #define VIEWS_PER_USER 6
 #define VALID (USERS * VIEWS_PER_USER)
-#define MALFORMED 2
+/* The malformed records of the mixed stream, each with the DLQ reason it
+ * must carry (keyed "badN", N its index): framing and Avro errors from the
+ * decoder, and well-formed records whose fields the engine refuses. */
+typedef struct malformed {
+    const char *what;
+    const char *reason;
+    const uint8_t *raw; /* NULL: an encoded event with the fields below */
+    size_t raw_len;
+    const char *user_id;
+    int64_t ts_ms;
+} malformed_t;
+
+static const uint8_t TRUNCATED_RECORD[] = {0, 0, 0, 0, 1, 0x0a, 'e'};
+static const malformed_t MALFORMED_RECORDS[] = {
+    {"no Confluent magic byte", "bad_magic", (const uint8_t *)"not avro at all", 15, NULL, 0},
+    {"cut short", "truncated", TRUNCATED_RECORD, sizeof TRUNCATED_RECORD, NULL, 0},
+    {"empty user_id", "bad_field", NULL, 0, "", 1767225600000LL},
+    {"a newline in user_id", "bad_field", NULL, 0, "u1\nforged log line", 1767225600000LL},
+    {"user_id not UTF-8", "bad_field", NULL, 0, "u\xff\xfe", 1767225600000LL},
+    {"ts_ms in the year 2200", "bad_field", NULL, 0, "u1", 7258118400000LL},
+};
+#define MALFORMED ((int)(sizeof MALFORMED_RECORDS / sizeof *MALFORMED_RECORDS))
 #define TIMEOUT_S 60
 #define CHANGELOG PIPELINE_FIXTURE_CHANGELOG
 
@@ -71,15 +92,24 @@ static void produce_views(fixture_t *f, int first_user, int users, int first_vie
         }
     if (!malformed)
         goto flush;
-    /* a record without the Confluent magic byte, and a truncated one */
-    const char garbage[] = "not avro at all";
-    assert_int_equal(sr_kafka_out_produce(out, "clicks", RD_KAFKA_PARTITION_UA, "bad1", 4, garbage,
-                                          sizeof garbage - 1, NULL, NULL, errstr, sizeof errstr),
-                     SR_OK);
-    const uint8_t truncated[] = {0, 0, 0, 0, 1, 0x0a, 'e'};
-    assert_int_equal(sr_kafka_out_produce(out, "clicks", RD_KAFKA_PARTITION_UA, "bad2", 4,
-                                          truncated, sizeof truncated, NULL, NULL, errstr,
-                                          sizeof errstr), SR_OK);
+    for (int k = 0; k < MALFORMED; k++) {
+        const malformed_t *bad = &MALFORMED_RECORDS[k];
+        const uint8_t *value = bad->raw;
+        size_t len = bad->raw_len;
+        if (!value) {
+            sr_event_t ev = {.event_id = sr_str_c("bad"), .user_id = sr_str_c(bad->user_id),
+                             .item_id = sr_str_c("i1"), .type = SR_EVENT_VIEW,
+                             .ts_ms = bad->ts_ms};
+            assert_int_equal(sr_click_encode(enc, &ev, SR_FRAMING_CONFLUENT, 1, buf, sizeof buf,
+                                             &len, errstr, sizeof errstr), SR_OK);
+            value = buf;
+        }
+        char key[16];
+        snprintf(key, sizeof key, "bad%d", k);
+        assert_int_equal(sr_kafka_out_produce(out, "clicks", RD_KAFKA_PARTITION_UA, key,
+                                              strlen(key), value, len, NULL, NULL, errstr,
+                                              sizeof errstr), SR_OK);
+    }
 flush:
     assert_int_equal(sr_kafka_out_flush(out, 10000, errstr, sizeof errstr), SR_OK);
     sr_click_encoder_destroy(enc);
@@ -150,7 +180,7 @@ static void check_redis(fixture_t *f) {
 typedef struct seen {
     int recos_per_user[USERS];
     int dead_letters;
-    bool bad_magic, truncated;
+    int malformed_seen[MALFORMED];
 } seen_t;
 
 static const char *header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size) {
@@ -194,15 +224,18 @@ static void check_outputs(fixture_t *f) {
                 seen.dead_letters++;
                 const char *why = header(m, SR_DLQ_HEADER_ERROR, buf, sizeof buf);
                 assert_non_null(why);
-                if (m->len == strlen("not avro at all")) {
-                    assert_string_equal(why, "bad_magic");
-                    assert_memory_equal(m->payload, "not avro at all", m->len);
-                    seen.bad_magic = true;
-                } else {
-                    assert_string_equal(why, "truncated");
-                    assert_int_equal(m->len, 7);
-                    seen.truncated = true;
-                }
+                char key[16] = "";
+                if (m->key && m->key_len < sizeof key)
+                    memcpy(key, m->key, m->key_len); /* not NUL-terminated in the message */
+                int k = strncmp(key, "bad", 3) == 0 ? atoi(key + 3) : -1;
+                assert_true(k >= 0 && k < MALFORMED);
+                if (strcmp(why, MALFORMED_RECORDS[k].reason) != 0)
+                    fail_msg("%s: DLQ reason %s, expected %s", MALFORMED_RECORDS[k].what, why,
+                             MALFORMED_RECORDS[k].reason);
+                if (MALFORMED_RECORDS[k].raw) /* the record goes on unchanged */
+                    assert_true(m->len == MALFORMED_RECORDS[k].raw_len &&
+                                memcmp(m->payload, MALFORMED_RECORDS[k].raw, m->len) == 0);
+                seen.malformed_seen[k]++;
                 assert_string_equal(header(m, SR_DLQ_HEADER_SOURCE_TOPIC, buf, sizeof buf), "clicks");
                 assert_non_null(header(m, SR_DLQ_HEADER_SOURCE_OFFSET, buf, sizeof buf));
             }
@@ -211,7 +244,10 @@ static void check_outputs(fixture_t *f) {
     }
     assert_int_equal(users_seen, USERS);
     assert_int_equal(seen.dead_letters, MALFORMED);
-    assert_true(seen.bad_magic && seen.truncated);
+    for (int k = 0; k < MALFORMED; k++)
+        if (seen.malformed_seen[k] != 1)
+            fail_msg("%s: %d dead letters, expected 1", MALFORMED_RECORDS[k].what,
+                     seen.malformed_seen[k]);
     sr_output_decoder_destroy(dec);
     sr_kafka_in_close(in, NULL, 0);
     sr_kafka_in_destroy(in);
