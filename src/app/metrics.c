@@ -223,6 +223,10 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
     counter(&b, "streamrec_redis_errors_total",
             "batch writes Redis failed or refused (each is retried with backoff)",
             st.redis_retries);
+    counter(&b, "streamrec_redis_refused_total",
+            "outputs the Redis sink refused as invalid (a NaN score, an empty id): logged and "
+            "skipped, not retried",
+            atomic_load(&m->redis_refused));
     histogram(&b, "streamrec_kafka_delivery_seconds",
               "an output record's produce call to the broker's acknowledgement",
               &m->kafka_delivery_us);

@@ -93,7 +93,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     sr_kafka_stats_slot_init(&p->producer_stats);
     pthread_mutex_init(&p->lag_lock, NULL);
     atomic_init(&p->redis_up, 1);
-    p->dlq_log_limit.burst = p->consumer_log_limit.burst = LOG_BURST;
+    p->dlq_log_limit.burst = p->consumer_log_limit.burst = p->refused_log_limit.burst = LOG_BURST;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
     p->framing = strcmp(cfg->io.input_format, "avro") == 0 ? SR_FRAMING_BARE : SR_FRAMING_CONFLUENT;

@@ -106,6 +106,7 @@ typedef struct sr_pipeline_metrics {
     _Atomic uint64_t dead_letters_by_reason[SR_ERR__COUNT];
     _Atomic uint64_t alerts_firing, alerts_resolved;   /* produced and acknowledged */
     _Atomic uint64_t kafka_delivery_errors;
+    _Atomic uint64_t redis_refused;                     /* outputs the Redis sink refused as invalid */
     _Atomic uint64_t assigns, revokes;                  /* rebalance callbacks */
     _Atomic int64_t loop_mono_ms;                       /* last poll-loop turn */
     sr_prom_hist_t freshness_ms;      /* Kafka timestamp -> Redis acknowledged, per record */

@@ -233,6 +233,7 @@ struct sr_pipeline {
     sr_status_t *status;       /* the status page's alerts and trending items */
     atomic_int redis_up;       /* the last Redis write succeeded */
     sr_log_limit_t dlq_log_limit, consumer_log_limit;
+    sr_log_limit_t refused_log_limit; /* sink thread */
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
         sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored,
         users_evicted, items_evicted;

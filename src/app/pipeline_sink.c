@@ -11,22 +11,44 @@
 
 /* ---- the sink thread ---------------------------------------------------- */
 
+/* A value the sink refuses (SR_ERR_INVALID: a NaN score, an empty id)
+ * would be refused again on every retry and stall the sink for good: that
+ * one key is skipped, counted and logged; the batch's other writes go on
+ * (and its Kafka records carry the output all the same). Other errors
+ * stand. */
+static sr_err_t refused(sr_pipeline_t *p, const char *kind, const char *id, sr_err_t err) {
+    if (err != SR_ERR_INVALID)
+        return err;
+    atomic_fetch_add_explicit(&p->metrics.redis_refused, 1, memory_order_relaxed);
+    uint64_t held_back;
+    if (sr_log_allow(&p->refused_log_limit, &held_back)) {
+        sr_log_ctx_t ctx = {.component = "pipeline", .error = "invalid"};
+        sr_log(SR_LOG_ERROR, &ctx, "Redis refused the %s output of '%s'; skipped%s", kind, id,
+               held_back ? "; more were, not logged" : "");
+    }
+    return SR_OK;
+}
+
 static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, size_t errstr_size) {
     int64_t now = sr_clock_wall_ms();
     sr_redis_batch_begin(p->redis);
-    for (size_t r = 0; r < b->n_recos; r++) {
+    sr_err_t err = SR_OK;
+    for (size_t r = 0; r < b->n_recos && !err; r++) {
         const out_list_t *o = &b->recos[r];
-        sr_err_t err = sr_redis_put_reco(p->redis, o->id, o->items, o->n, b->model_version,
-                                         o->event_ts_ms, now, o->seq);
-        if (err != SR_OK)
-            return sr_seterr(err, errstr, errstr_size, "reco:{%s}: %s", o->id, sr_err_name(err));
+        err = refused(p, "reco", o->id,
+                      sr_redis_put_reco(p->redis, o->id, o->items, o->n, b->model_version,
+                                        o->event_ts_ms, now, o->seq));
     }
-    for (size_t s = 0; s < b->n_sims; s++)
-        sr_redis_put_sim(p->redis, b->sims[s].id, b->sims[s].items, b->sims[s].n);
-    for (size_t c = 0; c < b->n_churns; c++) {
+    for (size_t s = 0; s < b->n_sims && !err; s++)
+        err = refused(p, "sim", b->sims[s].id,
+                      sr_redis_put_sim(p->redis, b->sims[s].id, b->sims[s].items, b->sims[s].n));
+    for (size_t c = 0; c < b->n_churns && !err; c++) {
         const out_churn_t *o = &b->churns[c];
-        sr_redis_put_churn(p->redis, o->user_id, o->p, o->level, o->ts_ms);
+        err = refused(p, "churn", o->user_id,
+                      sr_redis_put_churn(p->redis, o->user_id, o->p, o->level, o->ts_ms));
     }
+    if (err)
+        return sr_seterr(err, errstr, errstr_size, "adding a Redis write: %s", sr_err_name(err));
     return sr_redis_batch_commit(p->redis, errstr, errstr_size);
 }
 
