@@ -170,6 +170,21 @@ static const char *store(sr_intern_t *d, const char *s, size_t len) {
     return p;
 }
 
+/* Doubles the per-id arrays (strs, lens) when every id up to cap is used. */
+static sr_err_t grow_ids(sr_intern_t *d) {
+    size_t cap = d->cap ? d->cap * 2 : 1024;
+    const char **strs = realloc(d->strs, cap * sizeof *strs);
+    if (!strs)
+        return SR_ERR_NOMEM;
+    d->strs = strs;
+    uint16_t *lens = realloc(d->lens, cap * sizeof *lens);
+    if (!lens)
+        return SR_ERR_NOMEM;
+    d->lens = lens;
+    d->cap = cap;
+    return SR_OK;
+}
+
 sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
                        uint32_t *id_out, bool *added) {
     if (len == 0 || len > SR_INTERN_MAX_LEN)
@@ -188,18 +203,8 @@ sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
             return SR_ERR_NOMEM;
         i = probe(d, s, len, h, &found);
     }
-    if (d->n_free == 0 && d->count == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 1024;
-        const char **strs = realloc(d->strs, cap * sizeof *strs);
-        if (!strs)
-            return SR_ERR_NOMEM;
-        d->strs = strs;
-        uint16_t *lens = realloc(d->lens, cap * sizeof *lens);
-        if (!lens)
-            return SR_ERR_NOMEM;
-        d->lens = lens;
-        d->cap = cap;
-    }
+    if (d->n_free == 0 && d->count == d->cap && grow_ids(d) != SR_OK)
+        return SR_ERR_NOMEM;
     const char *copy = store(d, s, len);
     if (!copy)
         return SR_ERR_NOMEM;
@@ -328,18 +333,8 @@ void sr_intern_save(const sr_intern_t *d, sr_writer_t *w) {
 
 /* Appends a removed id at the end of the id space (load only). */
 static sr_err_t add_hole(sr_intern_t *d) {
-    if (d->count == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 1024;
-        const char **strs = realloc(d->strs, cap * sizeof *strs);
-        if (!strs)
-            return SR_ERR_NOMEM;
-        d->strs = strs;
-        uint16_t *lens = realloc(d->lens, cap * sizeof *lens);
-        if (!lens)
-            return SR_ERR_NOMEM;
-        d->lens = lens;
-        d->cap = cap;
-    }
+    if (d->count == d->cap && grow_ids(d) != SR_OK)
+        return SR_ERR_NOMEM;
     d->strs[d->count] = NULL;
     d->lens[d->count] = 0;
     d->count++;
