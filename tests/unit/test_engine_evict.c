@@ -16,6 +16,8 @@
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
 
+#include "mem_buffer.h"
+
 #define HOUR_MS (3600 * 1000LL)
 #define DAY_MS (24 * HOUR_MS)
 /* midnight: churn sweeps run on day boundaries, evictions on hours */
@@ -329,25 +331,6 @@ static void test_item_evicted_after_ttl_leaves_every_reference(void **state) {
 }
 
 /* ---- state --------------------------------------------------------------- */
-
-typedef struct buffer {
-    unsigned char *bytes;
-    size_t len, cap;
-} buffer_t;
-
-static sr_err_t buffer_write(void *opaque, const void *p, size_t len) {
-    buffer_t *b = opaque;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + len) cap *= 2;
-        b->bytes = realloc(b->bytes, cap);
-        assert_non_null(b->bytes);
-        b->cap = cap;
-    }
-    memcpy(b->bytes + b->len, p, len);
-    b->len += len;
-    return SR_OK;
-}
 
 /* A stream of users who come for a few days and leave: u<n> is active from
  * day n/10 for 3 days, one event per 4 hours, over 50 items that are

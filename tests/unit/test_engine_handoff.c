@@ -11,6 +11,9 @@
 
 #include "streamrec/engine.h"
 #include "streamrec/intern.h"
+#include "streamrec/serial.h"
+
+#include "mem_buffer.h"
 
 #define HOUR_MS (3600 * 1000LL)
 #define DAY_MS (24 * HOUR_MS)
@@ -187,32 +190,6 @@ static void test_forgotten_user_has_no_state_and_no_outputs(void **state) {
     sr_engine_destroy(e);
 }
 
-typedef struct buffer {
-    uint8_t *bytes;
-    size_t len, cap, at;
-} buffer_t;
-
-static sr_err_t buffer_write(void *opaque, const void *buf, size_t len) {
-    buffer_t *b = opaque;
-    if (b->len + len > b->cap) {
-        b->cap = (b->len + len) * 2;
-        b->bytes = realloc(b->bytes, b->cap);
-        assert_non_null(b->bytes);
-    }
-    memcpy(b->bytes + b->len, buf, len);
-    b->len += len;
-    return SR_OK;
-}
-
-static sr_err_t buffer_read(void *opaque, void *buf, size_t cap, size_t *n_read) {
-    buffer_t *b = opaque;
-    size_t n = b->len - b->at < cap ? b->len - b->at : cap;
-    memcpy(buf, b->bytes + b->at, n);
-    b->at += n;
-    *n_read = n;
-    return SR_OK;
-}
-
 /* Forgetting releases the user as an eviction does: the id leaves the
  * dictionary, the dense id goes to the next new user, and neither the
  * user nor a churn label is left behind, in memory or in a checkpoint. */
@@ -254,7 +231,8 @@ static void test_forgetting_releases_the_slot(void **state) {
     buffer_t b = {0};
     assert_int_equal(sr_engine_save(e, buffer_write, &b, NULL, errstr, sizeof errstr), SR_OK);
     sr_engine_t *c = NULL;
-    if (sr_engine_load(&cfg, buffer_read, &b, &c, errstr, sizeof errstr) != SR_OK)
+    sr_mem_source_t src = {b.bytes, b.len, 0};
+    if (sr_engine_load(&cfg, sr_mem_read, &src, &c, errstr, sizeof errstr) != SR_OK)
         fail_msg("load: %s", errstr);
     assert_int_equal(sr_engine_digest(c), sr_engine_digest(e));
     assert_int_equal(sr_engine_find_user(c, "alice", 5), SR_INTERN_NONE);

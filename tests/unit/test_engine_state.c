@@ -13,6 +13,8 @@
 #include "streamrec/engine.h"
 #include "streamrec/synth.h"
 
+#include "mem_buffer.h"
+
 /* ---- a recorded stream ---------------------------------------------------
  *
  * The synthetic stream (planted structure, churners), copied out of the
@@ -109,27 +111,6 @@ static sr_engine_t *new_engine(const sr_engine_config_t *cfg) {
 }
 
 /* ---- memory sink and source --------------------------------------------- */
-
-typedef struct buffer {
-    unsigned char *bytes;
-    size_t len, cap;
-} buffer_t;
-
-static sr_err_t buffer_write(void *opaque, const void *p, size_t len) {
-    buffer_t *b = opaque;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len) cap *= 2;
-        unsigned char *bytes = realloc(b->bytes, cap);
-        if (!bytes)
-            return SR_ERR_NOMEM;
-        b->bytes = bytes;
-        b->cap = cap;
-    }
-    memcpy(b->bytes + b->len, p, len);
-    b->len += len;
-    return SR_OK;
-}
 
 static buffer_t save(const sr_engine_t *e, uint64_t *digest) {
     buffer_t b = {0};

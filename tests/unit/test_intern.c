@@ -12,6 +12,8 @@
 #include "streamrec/intern.h"
 #include "streamrec/serial.h"
 
+#include "mem_buffer.h"
+
 static uint32_t add(sr_intern_t *d, const char *s, bool *added) {
     uint32_t id = SR_INTERN_NONE;
     assert_int_equal(sr_intern_add(d, s, strlen(s), &id, added), SR_OK);
@@ -275,25 +277,6 @@ static void test_intern_churn_keeps_every_live_id_and_bounded_memory(void **stat
     assert_true(sr_intern_count(d) <= LIVE);
     assert_int_equal(sr_intern_bytes(d), bytes_at_half);
     sr_intern_destroy(d);
-}
-
-typedef struct buffer {
-    unsigned char *bytes;
-    size_t len, cap;
-} buffer_t;
-
-static sr_err_t buffer_write(void *opaque, const void *p, size_t len) {
-    buffer_t *b = opaque;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + len) cap *= 2;
-        b->bytes = realloc(b->bytes, cap);
-        assert_non_null(b->bytes);
-        b->cap = cap;
-    }
-    memcpy(b->bytes + b->len, p, len);
-    b->len += len;
-    return SR_OK;
 }
 
 static buffer_t save_dict(const sr_intern_t *d) {
