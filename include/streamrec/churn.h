@@ -95,7 +95,8 @@ void sr_churn_prefetch_user(const sr_churn_t *c, uint32_t u);
 /* Runs the sweep for event time now_ms over users [0, n_users): resolves
  * expired examples as churned, creates new examples, refreshes alert states.
  * O(n_users). The caller calls it when the watermark crosses a multiple of
- * sweep_interval_ms (sr_churn_sweep_due tells). */
+ * sweep_interval_ms (sr_churn_sweep_due tells), so now_ms is a whole number
+ * of seconds >= 0: examples created here keep their time in seconds. */
 void sr_churn_sweep(sr_churn_t *c, const sr_profile_t *profiles, size_t n_users, int64_t now_ms);
 
 /* The sweep time due for a watermark, or INT64_MIN if none is due yet. */

@@ -8,7 +8,7 @@
 
 #define HOUR_MS (3600 * 1000LL)
 #define DAY_MS (24 * HOUR_MS)
-#define NO_EXAMPLE INT64_MIN
+#define NO_EXAMPLE UINT32_MAX /* pending_s of a user without a pending example */
 #define Z_CLIP 5.0f
 
 static const char *const feature_names[SR_CHURN_FEATURES] = {
@@ -25,8 +25,13 @@ static const char *const feature_names[SR_CHURN_FEATURES] = {
 #define FEATURE_SCALE 1024.0f
 #define MINUTE_MS (60 * 1000LL)
 
+/* 52 bytes a user. An example is created at a sweep, and sweeps fall on
+ * multiples of the sweep interval, a whole number of seconds
+ * (sr_churn_new checks), so its creation time is kept in seconds: the 4
+ * bytes that keeps the per-user budget. Event times end in 2106 (the
+ * engine refuses later ones), within a uint32 of seconds. */
 typedef struct user_state {
-    int64_t pending_ms;        /* creation time of the pending example, or NO_EXAMPLE */
+    uint32_t pending_s;        /* creation time of the pending example, or NO_EXAMPLE */
     int16_t pending_x[SR_CHURN_FEATURES];
     int32_t next_example_min;  /* no new example before this minute (epoch minutes) */
     float pending_p;
@@ -35,6 +40,8 @@ typedef struct user_state {
     uint16_t examples;       /* examples taken so far (for the delay hash) */
     uint8_t firing;
 } user_state_t;
+
+static inline int64_t pending_ms(const user_state_t *s) { return (int64_t)s->pending_s * 1000; }
 
 typedef struct growable {
     void *items;
@@ -71,9 +78,10 @@ void sr_churn_config_defaults(sr_churn_config_t *cfg) {
 sr_churn_t *sr_churn_new(const sr_churn_config_t *cfg, const sr_profile_config_t *profile_cfg,
                          char *errstr, size_t errstr_size) {
     if (cfg->horizon_ms <= 0 || cfg->sweep_interval_ms <= 0 || cfg->example_spread_ms < 0 ||
-        !(cfg->exit_threshold <= cfg->enter_threshold)) {
+        cfg->sweep_interval_ms % 1000 != 0 || !(cfg->exit_threshold <= cfg->enter_threshold)) {
         sr_seterr(SR_ERR_INVALID, errstr, errstr_size,
-                  "churn: horizon and sweep interval must be > 0 and exit threshold <= enter threshold");
+                  "churn: horizon and sweep interval must be > 0 (the interval a whole number of "
+                  "seconds) and exit threshold <= enter threshold");
         return NULL;
     }
     sr_churn_t *c = calloc(1, sizeof *c);
@@ -225,7 +233,7 @@ static void resolve(sr_churn_t *c, uint32_t u, user_state_t *s, int churned, int
         l->probability = s->pending_p;
         l->churned = (uint8_t)churned;
     }
-    s->pending_ms = NO_EXAMPLE;
+    s->pending_s = NO_EXAMPLE;
     s->examples++;
     uint64_t h = sr_hash_bytes(&u, sizeof u, s->examples);
     s->next_example_min = epoch_minutes(at_ms + (c->cfg.example_spread_ms > 0
@@ -280,8 +288,8 @@ void sr_churn_on_event(sr_churn_t *c, uint32_t u, const sr_profile_t *p, int64_t
     /* A return after creation + horizon is still a churn: the label must not
      * depend on whether a sweep got there first (the watermark lags event
      * time, and the horizon need not be a multiple of the sweep interval). */
-    if (s->pending_ms != NO_EXAMPLE && ts_ms > s->pending_ms)
-        resolve(c, u, s, ts_ms >= s->pending_ms + c->cfg.horizon_ms, ts_ms);
+    if (s->pending_s != NO_EXAMPLE && ts_ms > pending_ms(s))
+        resolve(c, u, s, ts_ms >= pending_ms(s) + c->cfg.horizon_ms, ts_ms);
     if (s->firing) {
         s->firing = 0;
         emit_alert(c, u, s, p, SR_CHURN_RESOLVED, s->risk, NULL, ts_ms);
@@ -311,17 +319,17 @@ void sr_churn_sweep(sr_churn_t *c, const sr_profile_t *profiles, size_t n_users,
         const sr_profile_t *p = &profiles[u];
         if (p->sessions == 0 || p->last_seen_ms > now_ms)
             continue; /* no events yet, or only events after this sweep's time */
-        if (s->pending_ms != NO_EXAMPLE && now_ms >= s->pending_ms + c->cfg.horizon_ms)
+        if (s->pending_s != NO_EXAMPLE && now_ms >= pending_ms(s) + c->cfg.horizon_ms)
             resolve(c, u, s, 1, now_ms);
         if (now_ms - p->last_seen_ms >= c->cfg.horizon_ms)
             continue; /* churned: no new example, and a firing alert stays until they return */
         sr_churn_features(c, p, now_ms, x);
         float prob = sr_churn_predict(c, x, contrib);
         s->risk = prob;
-        if (s->pending_ms == NO_EXAMPLE && now_ms >= (int64_t)s->next_example_min * MINUTE_MS) {
+        if (s->pending_s == NO_EXAMPLE && now_ms >= (int64_t)s->next_example_min * MINUTE_MS) {
             for (int f = 0; f < SR_CHURN_FEATURES; f++) s->pending_x[f] = quantise(x[f]);
             s->pending_p = prob;
-            s->pending_ms = now_ms;
+            s->pending_s = (uint32_t)(now_ms / 1000);
             observe_features(c, x);
         }
         if (!s->firing && prob >= c->cfg.enter_threshold) {
@@ -379,19 +387,19 @@ void sr_churn_user_load(sr_churn_t *c, uint32_t u, const void *in) {
 void sr_churn_user_reset(sr_churn_t *c, uint32_t u) {
     user_state_t *s = &c->users[u];
     memset(s, 0, sizeof *s);
-    s->pending_ms = NO_EXAMPLE;
+    s->pending_s = NO_EXAMPLE;
     s->next_example_min = INT32_MIN;
     s->risk = -1.0f;
 }
 
 int64_t sr_churn_label_due_ms(const sr_churn_t *c, uint32_t u) {
     const user_state_t *s = &c->users[u];
-    return s->pending_ms == NO_EXAMPLE ? INT64_MIN : s->pending_ms + c->cfg.horizon_ms;
+    return s->pending_s == NO_EXAMPLE ? INT64_MIN : pending_ms(s) + c->cfg.horizon_ms;
 }
 
 void sr_churn_evict_user(sr_churn_t *c, uint32_t u, int64_t now_ms) {
     user_state_t *s = &c->users[u];
-    if (s->pending_ms != NO_EXAMPLE)
+    if (s->pending_s != NO_EXAMPLE)
         resolve(c, u, s, 1, now_ms);
     sr_churn_forget_user(c, u);
 }
@@ -415,8 +423,8 @@ void sr_churn_user_info(const sr_churn_t *c, uint32_t u, sr_churn_user_info_t *o
     out->risk = s->risk;
     out->firing = s->firing != 0;
     out->fired_s = s->fired_s;
-    out->pending = s->pending_ms != NO_EXAMPLE;
-    out->pending_ms = s->pending_ms;
+    out->pending = s->pending_s != NO_EXAMPLE;
+    out->pending_ms = s->pending_s != NO_EXAMPLE ? pending_ms(s) : INT64_MIN;
     out->pending_p = s->pending_p;
     out->examples = s->examples;
 }
@@ -429,7 +437,8 @@ void sr_churn_user_info(const sr_churn_t *c, uint32_t u, sr_churn_user_info_t *o
  * yet, each field by field. */
 
 static void user_save(const user_state_t *s, sr_writer_t *w) {
-    sr_writer_i64(w, s->pending_ms);
+    /* milliseconds on disk, as before the field shrank: the format stays */
+    sr_writer_i64(w, s->pending_s != NO_EXAMPLE ? pending_ms(s) : INT64_MIN);
     for (int f = 0; f < SR_CHURN_FEATURES; f++) sr_writer_i16(w, s->pending_x[f]);
     sr_writer_i32(w, s->next_example_min);
     sr_writer_f32(w, s->pending_p);
@@ -440,7 +449,10 @@ static void user_save(const user_state_t *s, sr_writer_t *w) {
 }
 
 static bool user_load(user_state_t *s, sr_reader_t *r) {
-    s->pending_ms = sr_reader_i64(r);
+    int64_t pending = sr_reader_i64(r);
+    bool pending_ok = pending == INT64_MIN ||
+                      (pending >= 0 && pending % 1000 == 0 && pending / 1000 < NO_EXAMPLE);
+    s->pending_s = pending_ok && pending != INT64_MIN ? (uint32_t)(pending / 1000) : NO_EXAMPLE;
     for (int f = 0; f < SR_CHURN_FEATURES; f++) s->pending_x[f] = sr_reader_i16(r);
     s->next_example_min = sr_reader_i32(r);
     s->pending_p = sr_reader_f32(r);
@@ -448,7 +460,7 @@ static bool user_load(user_state_t *s, sr_reader_t *r) {
     s->fired_s = sr_reader_u32(r);
     s->examples = sr_reader_u16(r);
     s->firing = sr_reader_u8(r);
-    return s->firing <= 1;
+    return pending_ok && s->firing <= 1;
 }
 
 static void alert_save(const sr_churn_alert_t *a, sr_writer_t *w) {
