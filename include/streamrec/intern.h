@@ -37,7 +37,8 @@ sr_intern_t *sr_intern_new(size_t expected_ids);
 void sr_intern_destroy(sr_intern_t *d);
 
 /* Returns the dense id of s, adding it if new (*added tells which; may be NULL).
- * Fails with SR_ERR_INVALID for len 0 or len > SR_INTERN_MAX_LEN, SR_ERR_NOMEM. */
+ * Fails with SR_ERR_INVALID for len 0, len > SR_INTERN_MAX_LEN or a NUL byte
+ * in s (strings are kept NUL-terminated, without a length), SR_ERR_NOMEM. */
 sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
                        uint32_t *id_out, bool *added);
 
@@ -47,7 +48,7 @@ sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
  * every reference to the id first. */
 sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id);
 
-/* Dense id of s, or SR_INTERN_NONE. */
+/* Dense id of s, or SR_INTERN_NONE (always for a string sr_intern_add refuses). */
 uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len);
 
 /* The string of a dense id (NUL-terminated; *len_out may be NULL).

@@ -7,8 +7,10 @@
 /* String storage: chunks of CHUNK_BYTES; each string is stored as a
  * NUL-terminated run in a cell of its size class, and strs[id] points at
  * it. Chunks never move, so pointers handed out stay valid until the id is
- * removed. A 16-bit length prefix would save nothing over the NUL we need
- * anyway for C callers, so lengths live in lens[].
+ * removed. No length is kept: the NUL that C callers need anyway ends the
+ * string (ids with a NUL byte are refused), and a 2-byte length per id was
+ * 2 bytes of every user's budget for what strlen of a short id gives when
+ * it is wanted -- saving, removal, rehashing, never a lookup.
  *
  * Size classes exist for removal: the cell of a removed id goes on its
  * class's free list and the next string of that class takes it, so a
@@ -37,7 +39,6 @@ struct sr_intern {
     slot_t *slots;
     size_t mask;      /* n_slots - 1, n_slots a power of two */
     const char **strs;
-    uint16_t *lens;
     size_t count, cap;
     chunk_t *chunks;  /* newest first */
     size_t chunk_total;
@@ -99,7 +100,6 @@ void sr_intern_destroy(sr_intern_t *d) {
     }
     free(d->slots);
     free(d->strs);
-    free(d->lens);
     free(d->free_ids);
     free(d);
 }
@@ -113,8 +113,10 @@ static size_t probe(const sr_intern_t *d, const char *s, size_t len, uint64_t h,
             *found = false;
             return i;
         }
-        if (sl->hash_hi == hi && d->lens[sl->id] == len &&
-            memcmp(d->strs[sl->id], s, len) == 0) {
+        /* s has no NUL, so strncmp reads the stored string no further
+         * than its own NUL, and equal means its byte len is that NUL */
+        if (sl->hash_hi == hi && strncmp(d->strs[sl->id], s, len) == 0 &&
+            d->strs[sl->id][len] == '\0') {
             *found = true;
             return i;
         }
@@ -131,7 +133,7 @@ static sr_err_t grow_table(sr_intern_t *d) {
     for (uint32_t id = 0; id < d->count; id++) {
         if (!d->strs[id])
             continue; /* removed */
-        uint64_t h = sr_hash_bytes(d->strs[id], d->lens[id], 0);
+        uint64_t h = sr_hash_bytes(d->strs[id], strlen(d->strs[id]), 0);
         size_t i = (size_t)h & mask;
         while (slots[i].id != SR_INTERN_NONE) i = (i + 1) & mask;
         slots[i].id = id;
@@ -170,24 +172,20 @@ static const char *store(sr_intern_t *d, const char *s, size_t len) {
     return p;
 }
 
-/* Doubles the per-id arrays (strs, lens) when every id up to cap is used. */
+/* Doubles the per-id array (strs) when every id up to cap is used. */
 static sr_err_t grow_ids(sr_intern_t *d) {
     size_t cap = d->cap ? d->cap * 2 : 1024;
     const char **strs = realloc(d->strs, cap * sizeof *strs);
     if (!strs)
         return SR_ERR_NOMEM;
     d->strs = strs;
-    uint16_t *lens = realloc(d->lens, cap * sizeof *lens);
-    if (!lens)
-        return SR_ERR_NOMEM;
-    d->lens = lens;
     d->cap = cap;
     return SR_OK;
 }
 
 sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
                        uint32_t *id_out, bool *added) {
-    if (len == 0 || len > SR_INTERN_MAX_LEN)
+    if (len == 0 || len > SR_INTERN_MAX_LEN || memchr(s, '\0', len))
         return SR_ERR_INVALID;
     uint64_t h = sr_hash_bytes(s, len, 0);
     bool found;
@@ -210,7 +208,6 @@ sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
         return SR_ERR_NOMEM;
     uint32_t id = d->n_free > 0 ? d->free_ids[--d->n_free] : (uint32_t)d->count++;
     d->strs[id] = copy;
-    d->lens[id] = (uint16_t)len;
     d->slots[i].id = id;
     d->slots[i].hash_hi = (uint32_t)(h >> 32);
     *id_out = id;
@@ -231,8 +228,8 @@ sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id) {
         d->free_cap = cap;
     }
     bool found;
-    size_t i = probe(d, d->strs[id], d->lens[id], sr_hash_bytes(d->strs[id], d->lens[id], 0),
-                     &found);
+    size_t len = strlen(d->strs[id]);
+    size_t i = probe(d, d->strs[id], len, sr_hash_bytes(d->strs[id], len, 0), &found);
     /* Backward-shift deletion (Knuth 6.4, algorithm R): the entries after the
      * hole that could not sit at or before it move up, so probes stay short
      * and no tombstone ever needs a rehash to clear. */
@@ -240,7 +237,8 @@ sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id) {
         slot_t *sl = &d->slots[j];
         if (sl->id == SR_INTERN_NONE)
             break;
-        size_t home = (size_t)sr_hash_bytes(d->strs[sl->id], d->lens[sl->id], 0) & d->mask;
+        const char *other = d->strs[sl->id];
+        size_t home = (size_t)sr_hash_bytes(other, strlen(other), 0) & d->mask;
         /* it may fill the hole at i unless its home lies cyclically in (i, j] */
         bool home_after_hole = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (home_after_hole)
@@ -250,18 +248,17 @@ sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id) {
     }
     d->slots[i].id = SR_INTERN_NONE;
     d->slots[i].hash_hi = UINT32_MAX;
-    int cls = cell_class(d->lens[id]);
+    int cls = cell_class(len);
     char *cell = (char *)d->strs[id];
     memcpy(cell, &d->free_cell[cls], sizeof d->free_cell[cls]);
     d->free_cell[cls] = cell;
     d->strs[id] = NULL;
-    d->lens[id] = 0;
     d->free_ids[d->n_free++] = id;
     return SR_OK;
 }
 
 uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len) {
-    if (len == 0 || len > SR_INTERN_MAX_LEN)
+    if (len == 0 || len > SR_INTERN_MAX_LEN || memchr(s, '\0', len))
         return SR_INTERN_NONE;
     bool found;
     size_t i = probe(d, s, len, sr_hash_bytes(s, len, 0), &found);
@@ -281,7 +278,6 @@ uint32_t sr_intern_guess(const sr_intern_t *d, uint64_t h) {
         if (sl->id == SR_INTERN_NONE)
             return SR_INTERN_NONE;
         if (sl->hash_hi == hi) {
-            __builtin_prefetch(&d->lens[sl->id]);
             __builtin_prefetch(&d->strs[sl->id]);
             return sl->id;
         }
@@ -298,7 +294,7 @@ const char *sr_intern_str(const sr_intern_t *d, uint32_t id, size_t *len_out) {
     if (id >= d->count || !d->strs[id])
         return NULL;
     if (len_out)
-        *len_out = d->lens[id];
+        *len_out = strlen(d->strs[id]);
     return d->strs[id];
 }
 
@@ -308,7 +304,7 @@ size_t sr_intern_live(const sr_intern_t *d) { return d->count - d->n_free; }
 
 size_t sr_intern_bytes(const sr_intern_t *d) {
     return sizeof *d + (d->mask + 1) * sizeof(slot_t) +
-           d->cap * (sizeof(char *) + sizeof(uint16_t)) + d->free_cap * sizeof(uint32_t) +
+           d->cap * sizeof(char *) + d->free_cap * sizeof(uint32_t) +
            d->chunk_total;
 }
 
@@ -323,9 +319,10 @@ void sr_intern_save(const sr_intern_t *d, sr_writer_t *w) {
     sr_writer_tag(w, "DICT");
     sr_writer_u32(w, (uint32_t)d->count);
     for (size_t id = 0; id < d->count; id++) {
-        sr_writer_u16(w, d->lens[id]);
-        if (d->strs[id])
-            sr_writer_bytes(w, d->strs[id], d->lens[id]);
+        size_t len = d->strs[id] ? strlen(d->strs[id]) : 0;
+        sr_writer_u16(w, (uint16_t)len);
+        if (len > 0)
+            sr_writer_bytes(w, d->strs[id], len);
     }
     sr_writer_u32(w, (uint32_t)d->n_free);
     sr_writer_u32s(w, d->free_ids, d->n_free);
@@ -336,7 +333,6 @@ static sr_err_t add_hole(sr_intern_t *d) {
     if (d->count == d->cap && grow_ids(d) != SR_OK)
         return SR_ERR_NOMEM;
     d->strs[d->count] = NULL;
-    d->lens[d->count] = 0;
     d->count++;
     return SR_OK;
 }
@@ -395,15 +391,20 @@ sr_err_t sr_intern_load(sr_intern_t *d, sr_reader_t *r, const char *what, char *
         d->free_cap = n_free;
         if (!sr_reader_u32s(r, d->free_ids, n_free))
             return sr_reader_error(r, what, errstr, errstr_size);
-        /* each removed id once: a hole's length (0) marks it taken */
-        for (uint32_t k = 0; k < n_free; k++) {
+        /* each removed id once: a listed hole is marked taken while checking */
+        static const char listed[] = "";
+        uint32_t k = 0;
+        for (; k < n_free; k++) {
             uint32_t id = d->free_ids[k];
-            if (id >= d->count || d->strs[id] || d->lens[id] != 0)
-                return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
-                                 "%s: free id %u is out of range, in use or repeated", what, id);
-            d->lens[id] = 1;
+            if (id >= d->count || d->strs[id])
+                break;
+            d->strs[id] = listed;
         }
-        for (uint32_t k = 0; k < n_free; k++) d->lens[d->free_ids[k]] = 0;
+        for (uint32_t m = 0; m < k; m++) d->strs[d->free_ids[m]] = NULL;
+        if (k < n_free)
+            return sr_seterr(SR_ERR_CORRUPT, errstr, errstr_size,
+                             "%s: free id %u is out of range, in use or repeated", what,
+                             d->free_ids[k]);
         d->n_free = n_free;
     }
     return SR_OK;

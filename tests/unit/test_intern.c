@@ -144,26 +144,30 @@ static void test_intern_odd_bytes_and_utf8_ids(void **state) {
     sr_intern_t *d = sr_intern_new(4);
     const char odd[] = {(char)0xff, (char)0xfe, 'a', (char)0x80};
     const char utf8[] = "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x9b\x92"; /* café-€-🛒 */
-    const char with_nul[] = {'a', '\0', 'b'};
-    uint32_t a, b, c;
+    uint32_t a, b, c = 12345;
     assert_int_equal(sr_intern_add(d, odd, sizeof odd, &a, NULL), SR_OK);
     assert_int_equal(sr_intern_add(d, utf8, strlen(utf8), &b, NULL), SR_OK);
-    assert_int_equal(sr_intern_add(d, with_nul, sizeof with_nul, &c, NULL), SR_OK);
     assert_int_equal(a, 0);
     assert_int_equal(b, 1);
-    assert_int_equal(c, 2);
     assert_int_equal(sr_intern_find(d, odd, sizeof odd), a);
     assert_int_equal(sr_intern_find(d, utf8, strlen(utf8)), b);
-    assert_int_equal(sr_intern_find(d, with_nul, sizeof with_nul), c);
-    /* "a" alone is not "a\0b" */
-    assert_int_equal(sr_intern_find(d, "a", 1), SR_INTERN_NONE);
     size_t len;
     const char *s = sr_intern_str(d, a, &len);
     assert_int_equal(len, sizeof odd);
     assert_memory_equal(s, odd, sizeof odd);
-    s = sr_intern_str(d, c, &len);
-    assert_int_equal(len, 3);
-    assert_memory_equal(s, with_nul, 3);
+    assert_int_equal(s[len], '\0');
+    /* strings end at their NUL: one inside an id is refused, never cut short */
+    const char with_nul[] = {'a', 'b', '\0', 'c'};
+    assert_int_equal(sr_intern_add(d, with_nul, sizeof with_nul, &c, NULL), SR_ERR_INVALID);
+    assert_int_equal(c, 12345);
+    assert_int_equal(sr_intern_add(d, "ab", 2, &c, NULL), SR_OK);
+    assert_int_equal(sr_intern_find(d, with_nul, sizeof with_nul), SR_INTERN_NONE);
+    assert_int_equal(sr_intern_find(d, with_nul, 3), SR_INTERN_NONE); /* "ab\0" is not "ab" */
+    /* a prefix or an extension of a stored id is another id */
+    assert_int_equal(sr_intern_find(d, "a", 1), SR_INTERN_NONE);
+    assert_int_equal(sr_intern_find(d, "abc", 3), SR_INTERN_NONE);
+    assert_int_equal(sr_intern_find(d, "ab", 2), c);
+    assert_int_equal(sr_intern_count(d), 3);
     sr_intern_destroy(d);
 }
 
