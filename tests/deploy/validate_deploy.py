@@ -24,20 +24,21 @@ validated structurally, against the same facts the daemon has:
 usage: validate_deploy.py --streamrec BIN --source-dir DIR
 """
 import argparse
-import ctypes
 import glob
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+# what the python tests share, found from this file: ctest runs it from the build directory
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sr_harness import WAIT_S, Daemon, Failure, Redis, wait_for  # noqa: E402
 
 try:
     import yaml
@@ -47,7 +48,6 @@ except ImportError as e:
           "python3-redis (for /usr/bin/python3)", file=sys.stderr)
     sys.exit(1)
 
-WAIT_S = 60
 GEN_EVENTS = 3000
 LAG_WAIT_S = 15  # statistics.interval.ms is 1 s
 
@@ -64,28 +64,6 @@ class Failures:
 
 def log(message):
     print(f"validate_deploy: {message}", flush=True)
-
-
-def die_with_parent():
-    """Children get SIGTERM when this process dies, however it dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, probe, timeout_s=WAIT_S, interval_s=0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 # ---- files -----------------------------------------------------------------
@@ -383,68 +361,27 @@ def validate_systemd(deploy, streamrec, workdir, fail):
 
 # ---- the running daemon ------------------------------------------------------
 
-class Redis:
-    def __init__(self, workdir):
-        for _ in range(5):
-            self.port = free_port()
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", workdir],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-            try:
-                wait_for("redis-server", lambda: self.proc.poll() is not None or
-                         self.cli("PING") == "PONG", 10)
-            except RuntimeError:
-                pass
-            if self.proc.poll() is None and self.cli("PING") == "PONG":
-                return
-            self.stop()
-        raise RuntimeError("redis-server did not start on a free port in 5 attempts")
+class HttpDaemon(Daemon):
+    """The daemon with HTTP on a free port, a checkpoint every second and
+    lists in redis.reco.format fmt."""
 
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def cli(self, *args):
-        done = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
-                              text=True, timeout=10)
-        return done.stdout.rstrip("\n") if done.returncode == 0 else None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-class Daemon:
     def __init__(self, streamrec, workdir, redis_url, fmt):
-        self.ready = os.path.join(workdir, "ready")
-        self.stderr_path = os.path.join(workdir, "streamrec.stderr")
-        if os.path.exists(self.ready):
-            os.unlink(self.ready)
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [streamrec, "run", "--embedded", "--ready-file", self.ready,
-                 "-X", f"redis.url={redis_url}", "-X", "http.listen=127.0.0.1:0",
-                 "-X", f"checkpoint.dir={os.path.join(workdir, 'checkpoints-' + fmt)}",
-                 "-X", "checkpoint.interval.s=1", "-X", f"redis.reco.format={fmt}"],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=die_with_parent)
-
-    def stderr(self):
-        with open(self.stderr_path, errors="replace") as f:
-            return f.read()
+        super().__init__(streamrec, workdir, {
+            "redis.url": redis_url,
+            "http.listen": "127.0.0.1:0",
+            "checkpoint.dir": os.path.join(workdir, "checkpoints-" + fmt),
+            "checkpoint.interval.s": 1,
+            "redis.reco.format": fmt,
+        })
 
     def start(self):
-        def probe():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamrec exited with {self.proc.returncode}:\n{self.stderr()}")
-            if not os.path.exists(self.ready):
-                return None
-            with open(self.ready) as f:
-                return dict(line.split("=", 1) for line in f.read().splitlines())
-        info = wait_for("streamrec's --ready-file", probe)
+        """Waits for the ready file; returns its addresses."""
+        try:
+            info = self.wait_ready()
+        except Failure as e:  # the report lists messages only: streamrec's stderr goes in one
+            raise Failure(f"{e}:\n{self.stderr()}") from None
         if "http_port" not in info:
-            raise RuntimeError(f"streamrec's --ready-file has no http_port line: {info}")
+            raise Failure(f"streamrec's --ready-file has no http_port line: {info}")
         self.http = f"http://127.0.0.1:{info['http_port']}"
         return info
 
@@ -454,17 +391,6 @@ class Daemon:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode
 
 
 def scrape(text):
@@ -547,7 +473,7 @@ def run_feed_example(code, workdir, redis, fail, fmt):
 
 
 def run_daemon(streamrec, workdir, redis, dashboard, readme, fail, fmt):
-    daemon = Daemon(streamrec, workdir, redis.url, fmt)
+    daemon = HttpDaemon(streamrec, workdir, redis.url, fmt)
     try:
         info = daemon.start()
         log(f"streamrec ({fmt}) ready: {info}, http at {daemon.http}")

@@ -19,16 +19,12 @@ Every wait is bounded polling; nothing sleeps for a fixed time to be right.
 Run by tests/e2e/python_e2e.sh, which checks the prerequisites first.
 """
 import argparse
-import ctypes
 import datetime
 import io
 import json
 import os
 import shutil
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,131 +33,22 @@ import avro.io
 import avro.schema
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+# what the python tests share, found from this file: ctest runs it from the build directory
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sr_harness import REDIS_LOG, WAIT_S, Daemon, Failure, Redis, check, log, wait_for  # noqa: E402
+
 INPUT_TOPIC = "clicks"
 RECO_TOPIC = "reco.updates"
 DLQ_TOPIC = "clicks.dlq"
 INPUT_SCHEMA_ID = 1  # any id: streamrec decodes every id with the built-in ClickEvent schema
 RECO_SCHEMA_ID = 2   # the id streamrec frames reco.updates records with
 RECO_K = 5           # fewer than the items each user has not seen: the list is a choice
-WAIT_S = 60          # bound of every wait; the whole test takes ~6 s
+POLL_S = 0.05        # finer than the harness's default: the whole test takes ~6 s
 
 CAMPING = ["tent", "sleeping-bag", "camp-stove", "headlamp", "camping-chair"]
 TEA = ["kettle", "teapot", "tea-leaves", "mug"]
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 T0_MS = (int(time.time()) - 3600) * 1000  # an hour ago: recent event time, whole seconds
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-START = time.monotonic()
-
-
-def log(message):
-    print(f"[{time.monotonic() - START:5.1f}s] {message}", flush=True)
-
-
-def wait_for(what, probe, timeout_s=WAIT_S, interval_s=0.05):
-    """Calls probe() until it returns something true; returns that."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise Failure(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
-
-
-def die_with_parent():
-    """Child processes get SIGTERM when this process dies, however it dies
-    (a ctest timeout kills us with SIGKILL): no server outlives the test."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Redis:
-    """A private redis-server on a free loopback port, read through redis-cli."""
-
-    def __init__(self, workdir):
-        self.proc = None
-        for attempt in range(5):
-            self.port = free_port()  # another process may take it first: then retry
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--dir", workdir,
-                 "--logfile", os.path.join(workdir, "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=die_with_parent)
-            deadline = time.monotonic() + 10
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                if self.cli("PING") == "PONG":
-                    return
-                time.sleep(0.05)
-            self.stop()
-        raise Failure("redis-server did not start on a free port in 5 attempts")
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def cli(self, *args):
-        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
-                              capture_output=True, text=True, timeout=10)
-        return done.stdout.rstrip("\n") if done.returncode == 0 else None
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class Daemon:
-    """`streamrec run --embedded` in the background, its stderr in a file."""
-
-    def __init__(self, binary, workdir, redis_url):
-        self.ready_path = os.path.join(workdir, "ready")
-        self.stderr_path = os.path.join(workdir, "streamrec.stderr")
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [binary, "run", "--embedded", "--ready-file", self.ready_path,
-                 "-X", f"redis.url={redis_url}", "-X", f"reco.k={RECO_K}"],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=die_with_parent)
-
-    def wait_ready(self):
-        def probe():
-            check(self.proc.poll() is None,
-                  f"streamrec exited with {self.proc.returncode} before it was ready")
-            if not os.path.exists(self.ready_path):
-                return None
-            with open(self.ready_path) as f:
-                return dict(line.split("=", 1) for line in f.read().splitlines())
-        return wait_for("streamrec's --ready-file", probe)
-
-    def stderr(self):
-        with open(self.stderr_path, errors="replace") as f:
-            return f.read()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # ---- input -----------------------------------------------------------------
@@ -270,7 +157,7 @@ def wait_for_recos(redis, users, newest_ts_ms):
         if all(d and d["event_ts_ms"] == newest_ts_ms[u] for u, d in docs.items()):
             return docs
         return None
-    return wait_for(f"reco:{{user}} of {', '.join(users)} in Redis", probe)
+    return wait_for(f"reco:{{user}} of {', '.join(users)} in Redis", probe, interval_s=POLL_S)
 
 
 def check_reco_doc(user, doc, everything):
@@ -369,8 +256,8 @@ def main():
     try:
         redis = Redis(workdir)
         log(f"redis-server at {redis.url}")
-        daemon = Daemon(args.streamrec, workdir, redis.url)
-        ready = daemon.wait_ready()
+        daemon = Daemon(args.streamrec, workdir, {"redis.url": redis.url, "reco.k": RECO_K})
+        ready = daemon.wait_ready(interval_s=POLL_S)
         log(f"streamrec ready: {ready}")
         check(ready.get("redis") == redis.url,
               f"streamrec uses Redis {ready.get('redis')}, not ours at {redis.url}")
@@ -446,11 +333,8 @@ def main():
               f"{DLQ_TOPIC}: no streamrec.error.message header ({headers})")
         del kafka_in  # our clients leave before the cluster does
 
-        daemon.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = daemon.proc.wait(WAIT_S)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"streamrec still running {WAIT_S} s after SIGTERM")
+        rc = daemon.stop()
+        check(rc is not None, f"streamrec still running {WAIT_S} s after SIGTERM")
         check(rc == 0, f"streamrec exited with {rc} after SIGTERM, want 0")
         check(not os.path.exists(daemon.ready_path), "the ready file outlived streamrec")
         log("SIGTERM: streamrec exited 0")
@@ -460,10 +344,10 @@ def main():
         print(f"e2e: FAIL: {failure}", file=sys.stderr)
         if daemon:
             print("---- streamrec stderr ----\n" + daemon.stderr()[-4000:], file=sys.stderr)
-        redis_log = os.path.join(workdir, "redis.log")
+        redis_log = os.path.join(workdir, REDIS_LOG)
         if os.path.exists(redis_log):
             with open(redis_log, errors="replace") as f:
-                print("---- redis.log (tail) ----\n" + f.read()[-2000:], file=sys.stderr)
+                print(f"---- {REDIS_LOG} (tail) ----\n" + f.read()[-2000:], file=sys.stderr)
         return 1
     finally:
         if daemon:

@@ -14,20 +14,21 @@ must come out as text. Then a screenshot into the output directory.
 Run by tests/e2e/status_page.sh, which skips when Chromium is missing.
 """
 import argparse
-import ctypes
 import html.parser
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-WAIT_S = 60
+# what the python tests share, found from this file: ctest runs it from the build directory
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sr_harness import (WAIT_S, Daemon, Failure, Redis, check, die_with_parent, log,  # noqa: E402
+                        wait_for)
+
 EVENTS_ARGS = ["--users", "200", "--items", "200", "--days", "60", "--churn-fraction", "0.5",
                "--sessions-per-day", "0.3", "--seed", "2"]
 DAEMON_SETTINGS = {
@@ -40,73 +41,6 @@ DAEMON_SETTINGS = {
 }
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--hide-scrollbars", "--no-first-run"]
-
-START = time.monotonic()
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def log(message):
-    print(f"[{time.monotonic() - START:5.1f}s] {message}", flush=True)
-
-
-def die_with_parent():
-    """Children get SIGTERM when the test dies, also by a ctest timeout."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def wait_for(what, probe, timeout_s=WAIT_S, interval_s=0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise Failure(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Redis:
-    def __init__(self, workdir):
-        self.proc = None
-        for _ in range(5):  # the free port may be taken before redis binds it
-            self.port = free_port()
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", workdir, "--logfile",
-                 os.path.join(workdir, "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-            deadline = time.monotonic() + 10
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                if self.cli("PING") == ["PONG"]:
-                    return
-                time.sleep(0.05)
-            self.stop()
-        raise Failure("redis-server did not start on a free port in 5 attempts")
-
-    def cli(self, *args):
-        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
-                              capture_output=True, text=True, timeout=10)
-        return done.stdout.splitlines() if done.returncode == 0 else None
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
 
 def http_get(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
@@ -226,22 +160,8 @@ def main():
     ok = False
     try:
         redis = Redis(workdir)
-        ready_path = os.path.join(workdir, "ready")
-        daemon_log = open(os.path.join(workdir, "streamrec.stderr"), "wb")
-        cmd = [args.streamrec, "run", "--embedded", "--ready-file", ready_path,
-               "-X", f"redis.url=redis://127.0.0.1:{redis.port}"]
-        for key, value in DAEMON_SETTINGS.items():
-            cmd += ["-X", f"{key}={value}"]
-        daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=daemon_log,
-                                  stderr=daemon_log, preexec_fn=die_with_parent)
-
-        def ready():
-            check(daemon.poll() is None, f"streamrec exited with {daemon.returncode}")
-            if os.path.exists(ready_path):
-                with open(ready_path) as f:
-                    return dict(line.split("=", 1) for line in f.read().splitlines())
-            return None
-        addresses = wait_for("streamrec's --ready-file", ready)
+        daemon = Daemon(args.streamrec, workdir, {"redis.url": redis.url, **DAEMON_SETTINGS})
+        addresses = daemon.wait_ready()
         port = int(addresses["http_port"])
         log(f"daemon ready, http on {port}")
 
@@ -264,7 +184,8 @@ def main():
         # accepted only between two equal scrapes
         for attempt in range(5):
             before = parse_metrics(http_get(port, "/metrics"))
-            user_lists = [k[len("reco:{"):-1] for k in redis.cli("--scan", "--pattern", "reco:{*}")
+            user_lists = [k[len("reco:{"):-1]
+                          for k in redis.cli_lines("--scan", "--pattern", "reco:{*}")
                           if not k.endswith(":meta")]
             user = sorted(user_lists)[0]
             dom = load_page(args.chromium, workdir, port, f"?user={user}")
@@ -305,7 +226,7 @@ def main():
 
         # the typed user's list is Redis's list, in order, with its scores
         check(dom.body.get("data-reco-loaded") == "1", "the page never looked the user up")
-        flat = redis.cli("ZREVRANGE", f"reco:{{{user}}}", "0", "-1", "WITHSCORES")
+        flat = redis.cli_lines("ZREVRANGE", f"reco:{{{user}}}", "0", "-1", "WITHSCORES")
         in_redis = [(flat[k], float(flat[k + 1])) for k in range(0, len(flat), 2)]
         on_page = [(r["data-item"], float(r["data-score"])) for r in dom.rows.get("reco", [])]
         check(len(in_redis) > 0, f"reco:{{{user}}} is empty")
@@ -335,22 +256,19 @@ def main():
             check(f.read(8) == b"\x89PNG\r\n\x1a\n", f"{shot} is not a PNG")
         log(f"screenshot {shot} ({os.path.getsize(shot)} bytes)")
 
-        daemon.send_signal(signal.SIGTERM)
-        check(daemon.wait(60) == 0, f"streamrec exited {daemon.returncode} on SIGTERM")
+        rc = daemon.stop()
+        check(rc is not None, f"streamrec still running {WAIT_S} s after SIGTERM")
+        check(rc == 0, f"streamrec exited {rc} on SIGTERM")
         ok = True
     except Failure as e:
         print(f"status page test: FAIL: {e}", file=sys.stderr)
     finally:
-        if daemon and daemon.poll() is None:
+        if daemon:
             daemon.kill()
-            daemon.wait()
         if redis:
             redis.stop()
-        if not ok:
-            log_path = os.path.join(workdir, "streamrec.stderr")
-            if os.path.exists(log_path):
-                with open(log_path, errors="replace") as f:
-                    sys.stderr.write("--- streamrec stderr (tail) ---\n" + f.read()[-4000:])
+        if not ok and daemon:
+            sys.stderr.write("--- streamrec stderr (tail) ---\n" + daemon.stderr()[-4000:])
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 
