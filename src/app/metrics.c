@@ -172,6 +172,10 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
     sr_prom_label_t assign[] = {{"kind", "assign"}}, revoke[] = {{"kind", "revoke"}};
     sr_prom_sample_u64(&b, "streamrec_rebalances_total", assign, 1, atomic_load(&m->assigns));
     sr_prom_sample_u64(&b, "streamrec_rebalances_total", revoke, 1, atomic_load(&m->revokes));
+    counter(&b, "streamrec_state_rollbacks_total",
+            "times the state was reloaded from the newest checkpoint after the group took the "
+            "partitions away (a lost assignment)",
+            atomic_load(&m->rollbacks));
     gauge(&b, "streamrec_consumer_paused",
           "1 while input is paused because the sinks are behind (backpressure)", st.paused);
     counter(&b, "streamrec_users_handed_off_total",

@@ -108,6 +108,7 @@ typedef struct sr_pipeline_metrics {
     _Atomic uint64_t kafka_delivery_errors;
     _Atomic uint64_t redis_refused;                     /* outputs the Redis sink refused as invalid */
     _Atomic uint64_t assigns, revokes;                  /* rebalance callbacks */
+    _Atomic uint64_t rollbacks;                         /* state reloaded from a checkpoint */
     _Atomic int64_t loop_mono_ms;                       /* last poll-loop turn */
     sr_prom_hist_t freshness_ms;      /* Kafka timestamp -> Redis acknowledged, per record */
     sr_prom_hist_t batch_records;     /* input records per closed batch */

@@ -132,6 +132,53 @@ sr_err_t pl_load_checkpoint(sr_pipeline_t *p, char *errstr, size_t errstr_size) 
     return err;
 }
 
+/* A lost assignment -- the group gave the partitions away, say after the
+ * session expired while the broker was unreachable -- leaves a state that
+ * covers events past the committed offsets, which are the newest
+ * checkpoint's. Reading on from them with that state would apply those
+ * events a second time, to users and items alike. So the whole state goes
+ * back to the newest checkpoint, as on a restart: the next assignment seeks
+ * to its positions, or takes the changelog's users where another instance
+ * had the partition since. Outputs already sent for the events after it are
+ * sent again (at-least-once; the Redis guard keeps the newer value). The
+ * caller has drained, so no batch refers to the old engine; its memory goes
+ * before the checkpoint's is loaded, so the state never exists twice. */
+void pl_roll_back(sr_pipeline_t *p) {
+    pl_reap_checkpoint(p, true); /* a file being written is the newest once in place */
+    pl_clear_covers(p);
+    /* dense user ids mean other users after the load */
+    for (uint32_t u = 0; u < sr_engine_user_slots(p->engine); u++) sr_recall_forget(p->recall, u);
+    for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);
+    p->n_positions = 0;
+    pl_free_positions(p->ck_positions, p->n_ck_positions);
+    p->ck_positions = NULL;
+    p->n_ck_positions = 0;
+    free(p->user_partition);
+    p->user_partition = NULL;
+    p->user_partition_cap = 0;
+    sr_engine_destroy(p->engine);
+    p->engine = NULL;
+
+    char errstr[512];
+    sr_err_t err = pl_load_checkpoint(p, errstr, sizeof errstr);
+    if (err == SR_OK && !p->engine) /* none yet: the committed offsets are the group's start */
+        p->engine = sr_engine_new(&p->cfg->engine, errstr, sizeof errstr);
+    if (err != SR_OK || !p->engine) {
+        if (!p->engine) /* the loop stops on the failure; it still needs an engine to stop */
+            p->engine = sr_engine_new(&p->cfg->engine, NULL, 0);
+        pl_fail(p, "the partition assignment was lost and no checkpoint could be loaded to go "
+                   "back to: %s", errstr);
+        return;
+    }
+    atomic_fetch_add(&p->metrics.rollbacks, 1);
+    sr_engine_stats_t st;
+    sr_engine_stats(p->engine, &st);
+    sr_log(SR_LOG_WARN, &SR_LOG_CTX("checkpoint"),
+           "partition assignment lost: the state went back to the newest checkpoint (%llu "
+           "events); the partitions resume from its positions when assigned again",
+           (unsigned long long)st.events);
+}
+
 /* Collects a finished writer (waiting for it if `wait`) and puts its file
  * in place, or reports why there is none. */
 void pl_reap_checkpoint(sr_pipeline_t *p, bool wait) {

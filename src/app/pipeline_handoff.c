@@ -406,7 +406,10 @@ void pl_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions revoked: %s", which);
     atomic_fetch_add(&p->metrics.revokes, 1);
     pl_drain(p); /* the revoked partitions' offsets must be stored before they go */
-    if (p->handoff && !atomic_load(&p->failed))
+    if (p->ckpt_on && rd_kafka_assignment_lost(sr_kafka_in_handle(p->in)) &&
+        !atomic_load(&p->failed))
+        pl_roll_back(p); /* a lost assignment is lost whole: every partition goes */
+    else if (p->handoff && !atomic_load(&p->failed))
         hand_off(p, parts);
     atomic_fetch_sub(&p->partitions, parts->cnt);
     pthread_mutex_lock(&p->lag_lock);

@@ -285,6 +285,7 @@ void pl_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts);
 
 /* pipeline_checkpoint.c (engine thread) */
 sr_err_t pl_load_checkpoint(sr_pipeline_t *p, char *errstr, size_t errstr_size);
+void pl_roll_back(sr_pipeline_t *p); /* after a lost assignment; drained first */
 void pl_reap_checkpoint(sr_pipeline_t *p, bool wait);
 bool pl_take_checkpoint(sr_pipeline_t *p, bool in_process);
 void pl_maybe_checkpoint(sr_pipeline_t *p);

@@ -395,6 +395,83 @@ static void test_broker_down_then_up_reconnects_and_processes_all(void **state) 
     assert_true(same_assignment); /* still in the group: no rebalance, nothing re-read */
 }
 
+/* ---- the group lost ------------------------------------------------------ */
+
+/* The engine's state in the newest checkpoint of the fixture's directory. */
+static sr_engine_stats_t checkpointed_state(fixture_t *f) {
+    sr_checkpoint_config_t ccfg;
+    sr_checkpoint_config_defaults(&ccfg);
+    ccfg.dir = f->cfg.io.checkpoint_dir;
+    sr_checkpoint_t *c = NULL;
+    char errstr[512];
+    if (sr_checkpoint_load_latest(&ccfg, &f->cfg.engine, NULL, NULL, &c, errstr, sizeof errstr) !=
+            SR_OK ||
+        !c)
+        fail_msg("no checkpoint to read: %s", c ? "" : errstr);
+    sr_engine_stats_t st;
+    sr_engine_stats(sr_checkpoint_engine(c), &st);
+    sr_checkpoint_destroy(c);
+    return st;
+}
+
+/* The only broker stays down for longer than the consumer's session, so
+ * the group gives the partitions up and the pipeline, when the broker is
+ * back, finds its assignment lost. A first pipeline checkpointed round 1 at
+ * its stop; checkpoints otherwise come only with an assignment, so all the
+ * second one applied (round 2) is past its newest checkpoint and past the
+ * committed offsets: reading on from those with the state it had would
+ * apply round 2 twice. It rolls its state back to the checkpoint instead,
+ * so in the end the state holds every event exactly once, although the
+ * pipeline applied some twice. */
+static void test_lost_assignment_rolls_back_to_the_checkpoint(void **state) {
+    fixture_t *f = *state;
+    char errstr[512];
+    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "3600", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "kafka.consumer.session.timeout.ms", "3000", "test",
+                                   errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "kafka.consumer.heartbeat.interval.ms", "500", "test",
+                                   errstr, sizeof errstr), SR_OK);
+    feeder_t fd;
+    feeder_init(&fd, f);
+    feed_round(&fd, USERS);
+    feeder_flush(&fd);
+    runner_t r;
+    sr_pipeline_stats_t st;
+    start_pipeline(f, &r);
+    wait_until_running(&r, USERS);
+    stop_pipeline(&r, &st); /* the checkpoint to go back to: round 1 */
+    start_pipeline(f, &r);
+    feed_round(&fd, USERS);
+    feeder_flush(&fd);
+    bool before = wait_for_redis(f, &fd, USERS);
+
+    const sr_pipeline_metrics_t *m = sr_pipeline_metrics(r.p);
+    uint64_t revokes = atomic_load(&m->revokes);
+    assert_int_equal(sr_kafka_mock_broker_down(f->mock, 1), SR_OK);
+    for (double start = now_s(); now_s() - start < 8;) { /* the session is 3 s */
+        feed(&fd, (int)(fd.events % USERS)); /* queued in the producer meanwhile */
+        sleep_ms(50);
+    }
+    assert_int_equal(sr_kafka_mock_broker_up(f->mock, 1), SR_OK);
+    feed_round(&fd, USERS);
+    feeder_flush(&fd);
+
+    bool after = wait_for_redis(f, &fd, USERS);
+    uint64_t rollbacks = atomic_load(&m->rollbacks);
+    bool lost = atomic_load(&m->revokes) > revokes;
+    stop_pipeline(&r, &st); /* its final checkpoint covers everything */
+    feeder_destroy(&fd);
+    assert_true(before);
+    assert_true(lost);
+    assert_int_equal(rollbacks, 1);
+    assert_true(after);
+    assert_int_equal(committed_sum(f), (int64_t)fd.events);
+    assert_true(st.events_applied > fd.events - USERS); /* some were applied twice... */
+    sr_engine_stats_t final = checkpointed_state(f);
+    assert_int_equal(final.events, fd.events); /* ...but the state holds each once */
+}
+
 /* ---- Produce refused ---------------------------------------------------- */
 
 /* The broker refuses the pipeline's first Produce requests with a
@@ -718,6 +795,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_redis_outage_pauses_then_loses_nothing,
                                         fixture_setup_checkpoints, fixture_teardown_checkpoints),
         WITH_FIXTURE(test_broker_down_then_up_reconnects_and_processes_all),
+        cmocka_unit_test_setup_teardown(test_lost_assignment_rolls_back_to_the_checkpoint,
+                                        fixture_setup_checkpoints, fixture_teardown_checkpoints),
         WITH_FIXTURE(test_retriable_produce_errors_are_retried),
         cmocka_unit_test_setup_teardown(test_slow_kafka_acks_pause_the_consumer,
                                         fixture_setup_split_leaders, pipeline_fixture_teardown),
