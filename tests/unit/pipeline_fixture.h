@@ -19,6 +19,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "app/pipeline.h"
+#include "streamrec/checkpoint.h"
+#include "streamrec/engine.h"
 #include "streamrec/kafka_mock.h"
 #include "streamrec/redis_spawn.h"
 
@@ -153,6 +155,39 @@ static inline int64_t committed_sum(fixture_t *f) {
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    return sum;
+}
+
+/* The newest valid checkpoint in dir, loaded; NULL (errstr says why, if
+ * anything failed) if there is none. */
+static inline sr_checkpoint_t *load_newest_checkpoint(const char *dir, char *errstr,
+                                                      size_t errstr_size) {
+    sr_checkpoint_config_t ccfg;
+    sr_checkpoint_config_defaults(&ccfg);
+    ccfg.dir = dir;
+    sr_checkpoint_t *c = NULL;
+    errstr[0] = '\0';
+    if (sr_checkpoint_load_latest(&ccfg, NULL, NULL, NULL, &c, errstr, errstr_size) != SR_OK)
+        return NULL;
+    return c;
+}
+
+/* Sums the next offsets of the newest checkpoint in dir; *n_out: how many
+ * positions it holds, *events: how many events its state has applied. */
+static inline int64_t newest_checkpoint_positions(const char *dir, size_t *n_out,
+                                                  uint64_t *events) {
+    char errstr[512];
+    sr_checkpoint_t *c = load_newest_checkpoint(dir, errstr, sizeof errstr);
+    if (!c)
+        fail_msg("no checkpoint in %s: %s", dir, errstr);
+    const sr_checkpoint_info_t *info = sr_checkpoint_info(c);
+    int64_t sum = 0;
+    for (size_t k = 0; k < info->n_positions; k++) sum += info->positions[k].next_offset;
+    *n_out = info->n_positions;
+    sr_engine_stats_t st;
+    sr_engine_stats(sr_checkpoint_engine(c), &st);
+    *events = st.events;
+    sr_checkpoint_destroy(c);
     return sum;
 }
 

@@ -434,28 +434,6 @@ static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
-/* Sums the next offsets of the newest checkpoint in dir; *n_out: how many
- * positions it holds. */
-static int64_t newest_checkpoint_positions(const char *dir, size_t *n_out, uint64_t *events) {
-    sr_checkpoint_config_t ccfg;
-    sr_checkpoint_config_defaults(&ccfg);
-    ccfg.dir = dir;
-    sr_checkpoint_t *c = NULL;
-    char errstr[512];
-    if (sr_checkpoint_load_latest(&ccfg, NULL, NULL, NULL, &c, errstr, sizeof errstr) != SR_OK ||
-        !c)
-        fail_msg("no checkpoint in %s: %s", dir, errstr);
-    const sr_checkpoint_info_t *info = sr_checkpoint_info(c);
-    int64_t sum = 0;
-    for (size_t k = 0; k < info->n_positions; k++) sum += info->positions[k].next_offset;
-    *n_out = info->n_positions;
-    sr_engine_stats_t st;
-    sr_engine_stats(sr_checkpoint_engine(c), &st);
-    *events = st.events;
-    sr_checkpoint_destroy(c);
-    return sum;
-}
-
 /* A restarted daemon writes checkpoints before its group has assigned it
  * anything (the first periodic one; the final one if it is stopped while
  * it waits). Its state still covers the loaded checkpoint's positions, and
