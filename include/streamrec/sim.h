@@ -59,7 +59,7 @@ void sr_sim_observe(sr_sim_t *s, uint32_t i, float w, int64_t ts_ms);
 void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms);
 
 /* Up to max neighbours of i, best first (ties by item id, so the order is
- * deterministic). Returns how many were written. */
+ * deterministic). Returns how many were written; 0 for an item never seen. */
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max);
 
 /* Starts loading what an update of i touches (its whole summary and N(i)):

@@ -20,6 +20,17 @@ static void bump(_Atomic uint64_t *c, uint64_t by) {
                           memory_order_relaxed);
 }
 
+/* The engine's counts for /metrics and the status page, which must not
+ * read the engine themselves. */
+void pl_publish_engine_counts(sr_pipeline_t *p) {
+    sr_engine_stats_t st;
+    sr_engine_stats(p->engine, &st);
+    atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
+    atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
+    atomic_store_explicit(&p->users_evicted, st.users_evicted, memory_order_relaxed);
+    atomic_store_explicit(&p->items_evicted, st.items_evicted, memory_order_relaxed);
+}
+
 /* ---- batches ------------------------------------------------------------ */
 
 void pl_batch_free(batch_t *b) {
@@ -376,12 +387,7 @@ void pl_close_batch(sr_pipeline_t *p) {
     }
     sr_auc_window_add(p->churn_auc, ob->labels, ob->n_labels);
     publish_trending(p);
-    sr_engine_stats_t st;
-    sr_engine_stats(p->engine, &st);
-    atomic_store_explicit(&p->users, st.users, memory_order_relaxed);
-    atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
-    atomic_store_explicit(&p->users_evicted, st.users_evicted, memory_order_relaxed);
-    atomic_store_explicit(&p->items_evicted, st.items_evicted, memory_order_relaxed);
+    pl_publish_engine_counts(p);
     sr_prom_hist_observe(&p->metrics.batch_close_us, pl_elapsed_us(close_start_ns));
     pthread_mutex_lock(&p->lock);
     pl_queue_push(&p->to_sink, b);

@@ -144,6 +144,15 @@ sr_err_t pl_load_checkpoint(sr_pipeline_t *p, char *errstr, size_t errstr_size) 
  * caller has drained, so no batch refers to the old engine; its memory goes
  * before the checkpoint's is loaded, so the state never exists twice. */
 void pl_roll_back(sr_pipeline_t *p) {
+    /* neighbour lists held back name the old engine's items; replaying the
+     * events offers every changed list again */
+    sr_sim_throttle_t *throttle = sr_sim_throttle_new(p->cfg->io.sim_publish_interval_ms);
+    if (!throttle) {
+        pl_fail(p, "%s", "out of memory going back to the newest checkpoint");
+        return;
+    }
+    sr_sim_throttle_destroy(p->sim_throttle);
+    p->sim_throttle = throttle;
     pl_reap_checkpoint(p, true); /* a file being written is the newest once in place */
     pl_clear_covers(p);
     /* dense user ids mean other users after the load */
@@ -170,6 +179,7 @@ void pl_roll_back(sr_pipeline_t *p) {
                    "back to: %s", errstr);
         return;
     }
+    pl_publish_engine_counts(p);
     atomic_fetch_add(&p->metrics.rollbacks, 1);
     sr_engine_stats_t st;
     sr_engine_stats(p->engine, &st);

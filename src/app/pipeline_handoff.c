@@ -406,11 +406,22 @@ void pl_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions revoked: %s", which);
     atomic_fetch_add(&p->metrics.revokes, 1);
     pl_drain(p); /* the revoked partitions' offsets must be stored before they go */
-    if (p->ckpt_on && rd_kafka_assignment_lost(sr_kafka_in_handle(p->in)) &&
-        !atomic_load(&p->failed))
-        pl_roll_back(p); /* a lost assignment is lost whole: every partition goes */
-    else if (p->handoff && !atomic_load(&p->failed))
+    bool lost = rd_kafka_assignment_lost(sr_kafka_in_handle(p->in));
+    if (p->ckpt_on && lost && !atomic_load(&p->failed)) {
+        /* A session that ran out loses every partition, and the whole state
+         * goes back with them. Only some lost (a topic deleted or no longer
+         * readable) would leave the others' events since the checkpoint
+         * missing from the state: a restart, from the checkpoint, is exact. */
+        if (parts->cnt == atomic_load(&p->partitions))
+            pl_roll_back(p);
+        else
+            pl_fail(p, "%s",
+                    "the group took some of the input partitions away (a topic deleted or no "
+                    "longer readable?): stopping, so that a restart goes on from the newest "
+                    "checkpoint");
+    } else if (p->handoff && !atomic_load(&p->failed)) {
         hand_off(p, parts);
+    }
     atomic_fetch_sub(&p->partitions, parts->cnt);
     pthread_mutex_lock(&p->lag_lock);
     for (int k = 0; k < parts->cnt; k++) {

@@ -24,8 +24,10 @@
  * - Set once in sr_pipeline_new, before the sink thread starts, read-only
  *   after: cfg, framing, dlq_topic, handoff, changelog_topic, ckpt_on,
  *   ckpt_cfg, consumer_props, n_consumer_props and the object pointers
- *   (engine, decoder, encoder, registry, in, out, redis, recall, churn_auc,
- *   status, sim_throttle).
+ *   (decoder, encoder, registry, in, out, redis, recall, churn_auc, status).
+ *   The engine and sim_throttle pointers too, except that a lost assignment
+ *   replaces both (pl_roll_back) -- on the engine thread, the only one
+ *   that uses them.
  * - Engine thread only: the engine, decoder, encoder and registry objects
  *   themselves; stop; open, open_since_ms, record; the handoff state
  *   (restore, user_partition, user_state, positions); the checkpoint state
@@ -260,6 +262,7 @@ batch_t *pl_queue_take_all(queue_t *q);
 void pl_on_delivery(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err); /* any thread */
 void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m);
 void pl_close_batch(sr_pipeline_t *p);
+void pl_publish_engine_counts(sr_pipeline_t *p);
 void pl_store_acked(sr_pipeline_t *p);
 void pl_drain(sr_pipeline_t *p);
 /* The same for at most timeout_ms (< 0: no limit); false when the sinks

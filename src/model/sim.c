@@ -161,6 +161,8 @@ void sr_sim_cooccur(sr_sim_t *s, uint32_t a, uint32_t b, float w, int64_t ts_ms)
 }
 
 size_t sr_sim_neighbours(const sr_sim_t *s, uint32_t i, sr_neighbour_t *out, size_t max) {
+    if (i >= s->n)
+        return 0;
     const summary_t *sm = &s->summaries[i];
     uint64_t keys[SR_SIM_SLOTS];
     size_t n = 0;
