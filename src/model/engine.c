@@ -1037,8 +1037,12 @@ sr_err_t sr_engine_import_user(sr_engine_t *e, const char *user_id, size_t user_
     if (magic != USER_STATE_MAGIC || head[0] != e->cfg.mf.k || head[1] != sizeof(sr_profile_t) ||
         head[2] != sr_churn_bytes_per_user() || head[3] != USER_REFS)
         return sr_seterr(SR_ERR_BAD_FIELD, errstr, errstr_size,
-                         "user state from another format or model (mf.k %u, here %d)",
-                         (unsigned)head[0], e->cfg.mf.k);
+                         "user state from another build or model: magic %08x, mf.k %u, profile "
+                         "%u bytes, churn slot %u bytes, %u refs; here %08x, %d, %zu, %zu, %d",
+                         (unsigned)magic, (unsigned)head[0], (unsigned)head[1],
+                         (unsigned)head[2], (unsigned)head[3], (unsigned)USER_STATE_MAGIC,
+                         e->cfg.mf.k, sizeof(sr_profile_t), sr_churn_bytes_per_user(),
+                         USER_REFS);
     sr_profile_t p;
     const uint8_t *rd = buf + USER_STATE_HEADER;
     memcpy(&p, rd, sizeof p);
