@@ -1046,6 +1046,11 @@ sr_err_t sr_config_validate(const sr_config_t *cfg, char *errstr, size_t errstr_
         (err = check_not_above("churn.level.medium", churn->medium_level, "churn.level.high",
                                churn->high_level, errstr, errstr_size)) != SR_OK)
         return err;
+    /* Examples are created at sweeps and keep their time in seconds. */
+    if (churn->sweep_interval_ms % 1000 != 0)
+        return sr_seterr(SR_ERR_CONFIG, errstr, errstr_size,
+                         "churn.sweep.interval.hours must be a whole number of seconds "
+                         "(%lld ms is not)", (long long)churn->sweep_interval_ms);
 
     /* The churn model reads short/long activity as a trend: reversed
      * half-lives would silently invert that feature. */

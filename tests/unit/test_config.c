@@ -532,6 +532,24 @@ static void test_config_validate_catches_exit_above_enter(void **state) {
     sr_config_free(&cfg);
 }
 
+/* Churn examples keep their creation time (a sweep's) in whole seconds. */
+static void test_config_validate_catches_sweep_interval_below_a_second(void **state) {
+    (void)state;
+    sr_config_t cfg;
+    char errstr[256] = "";
+    sr_config_init(&cfg);
+    assert_int_equal(sr_config_set(&cfg, "churn.sweep.interval.hours", "0.0001", "-X", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_ERR_CONFIG);
+    assert_string_equal(errstr,
+                        "churn.sweep.interval.hours must be a whole number of seconds "
+                        "(360 ms is not)");
+    assert_int_equal(sr_config_set(&cfg, "churn.sweep.interval.hours", "0.5", "-X", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_validate(&cfg, errstr, sizeof errstr), SR_OK);
+    sr_config_free(&cfg);
+}
+
 static void test_config_validate_catches_medium_level_above_high(void **state) {
     (void)state;
     sr_config_t cfg;
@@ -763,6 +781,7 @@ int main(void) {
         cmocka_unit_test(test_config_durations_convert_to_ms),
         cmocka_unit_test(test_config_validate_catches_exit_above_enter),
         cmocka_unit_test(test_config_validate_catches_medium_level_above_high),
+        cmocka_unit_test(test_config_validate_catches_sweep_interval_below_a_second),
         cmocka_unit_test(test_config_validate_catches_reversed_half_lives),
         cmocka_unit_test(test_config_validate_catches_empty_topic_names),
         cmocka_unit_test(test_config_validate_schema_registry_url_and_its_conflicts),
