@@ -36,6 +36,9 @@ typedef struct sr_intern sr_intern_t;
 sr_intern_t *sr_intern_new(size_t expected_ids);
 void sr_intern_destroy(sr_intern_t *d);
 
+/* Whether sr_intern_add accepts s: 1..SR_INTERN_MAX_LEN bytes, no NUL. */
+bool sr_intern_acceptable(const char *s, size_t len);
+
 /* Returns the dense id of s, adding it if new (*added tells which; may be NULL).
  * Fails with SR_ERR_INVALID for len 0, len > SR_INTERN_MAX_LEN or a NUL byte
  * in s (strings are kept NUL-terminated, without a length), SR_ERR_NOMEM. */
@@ -68,8 +71,8 @@ size_t sr_intern_live(const sr_intern_t *d);
  *   sr_intern_guess           the id in the first slot of h's probe whose
  *                             32 hash bits match, among its first 8 -- no
  *                             string compare, so only a guess; SR_INTERN_NONE
- *                             if none -- and starts loading its length and
- *                             string pointer;
+ *                             if none -- and starts loading its string
+ *                             pointer;
  *   sr_intern_prefetch_str    starts loading id's string bytes. */
 void sr_intern_prefetch_slot(const sr_intern_t *d, uint64_t h);
 uint32_t sr_intern_guess(const sr_intern_t *d, uint64_t h);

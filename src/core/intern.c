@@ -183,9 +183,13 @@ static sr_err_t grow_ids(sr_intern_t *d) {
     return SR_OK;
 }
 
+bool sr_intern_acceptable(const char *s, size_t len) {
+    return len > 0 && len <= SR_INTERN_MAX_LEN && !memchr(s, '\0', len);
+}
+
 sr_err_t sr_intern_add(sr_intern_t *d, const char *s, size_t len,
                        uint32_t *id_out, bool *added) {
-    if (len == 0 || len > SR_INTERN_MAX_LEN || memchr(s, '\0', len))
+    if (!sr_intern_acceptable(s, len))
         return SR_ERR_INVALID;
     uint64_t h = sr_hash_bytes(s, len, 0);
     bool found;
@@ -258,7 +262,7 @@ sr_err_t sr_intern_remove(sr_intern_t *d, uint32_t id) {
 }
 
 uint32_t sr_intern_find(const sr_intern_t *d, const char *s, size_t len) {
-    if (len == 0 || len > SR_INTERN_MAX_LEN || memchr(s, '\0', len))
+    if (!sr_intern_acceptable(s, len))
         return SR_INTERN_NONE;
     bool found;
     size_t i = probe(d, s, len, sr_hash_bytes(s, len, 0), &found);

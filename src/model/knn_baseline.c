@@ -126,8 +126,7 @@ sr_err_t sr_knn_observe(sr_knn_t *b, sr_str_t user, sr_str_t item) {
     sr_err_t err;
     /* Refuse bad ids before interning either: a user interned for an event
      * that then fails would be "known" with no history slot behind it. */
-    if (user.len == 0 || user.len > SR_INTERN_MAX_LEN || item.len == 0 ||
-        item.len > SR_INTERN_MAX_LEN)
+    if (!sr_intern_acceptable(user.ptr, user.len) || !sr_intern_acceptable(item.ptr, item.len))
         return SR_ERR_INVALID;
     if ((err = sr_intern_add(b->users, user.ptr, user.len, &u, &added)) != SR_OK ||
         (err = sr_intern_add(b->items, item.ptr, item.len, &x, NULL)) != SR_OK ||

@@ -333,6 +333,12 @@ static void test_intern_save_load_keeps_removed_ids_and_free_order(void **state)
     assert_int_equal(load_dict(&b, &c, errstr, sizeof errstr), SR_ERR_CORRUPT);
     assert_non_null(strstr(errstr, "free id 5"));
     sr_intern_destroy(c);
+    /* so is one naming a removed id twice: [4, 1, 1] */
+    b.bytes[at] = 4;
+    b.bytes[at + 8] = 1;
+    assert_int_equal(load_dict(&b, &c, errstr, sizeof errstr), SR_ERR_CORRUPT);
+    assert_non_null(strstr(errstr, "free id 1 "));
+    sr_intern_destroy(c);
     free(b.bytes);
     sr_intern_destroy(d);
 }

@@ -187,8 +187,8 @@ static void test_knn_unknown_user_gets_nothing(void **state) {
     sr_knn_destroy(b);
 }
 
-/* An event the baseline cannot take (empty or over-long id) is refused
- * before it touches anything: the user stays unknown. */
+/* An event the baseline cannot take (empty or over-long id, or one with a
+ * NUL byte) is refused before it touches anything: the user stays unknown. */
 static void test_knn_rejected_event_leaves_user_unknown(void **state) {
     (void)state;
     sr_knn_t *b = sr_knn_new(5, 5);
@@ -198,9 +198,11 @@ static void test_knn_rejected_event_leaves_user_unknown(void **state) {
     assert_int_not_equal(sr_knn_observe(b, sr_str_c("fresh"), sr_str_c(long_id)), SR_OK);
     assert_int_not_equal(sr_knn_observe(b, sr_str_c("fresh2"), sr_str_c("")), SR_OK);
     assert_int_not_equal(sr_knn_observe(b, sr_str_c(""), sr_str_c("A")), SR_OK);
+    assert_int_not_equal(sr_knn_observe(b, sr_str_c("fresh3"), (sr_str_t){"A\0B", 3}), SR_OK);
     const uint32_t *items;
     assert_int_equal(sr_knn_recommend(b, sr_str_c("fresh"), &items), 0);
     assert_int_equal(sr_knn_recommend(b, sr_str_c("fresh2"), &items), 0);
+    assert_int_equal(sr_knn_recommend(b, sr_str_c("fresh3"), &items), 0);
     assert_int_equal(sr_knn_item(b, sr_str_c("A")), UINT32_MAX);
     /* and the user works normally afterwards */
     see(b, "fresh", "A");
