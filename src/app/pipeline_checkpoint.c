@@ -157,7 +157,8 @@ void pl_roll_back(sr_pipeline_t *p) {
     pl_clear_covers(p);
     /* dense user ids mean other users after the load */
     for (uint32_t u = 0; u < sr_engine_user_slots(p->engine); u++) sr_recall_forget(p->recall, u);
-    for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);
+    pl_free_positions(p->positions, p->n_positions);
+    p->positions = NULL;
     p->n_positions = 0;
     pl_free_positions(p->ck_positions, p->n_ck_positions);
     p->ck_positions = NULL;
