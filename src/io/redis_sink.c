@@ -13,6 +13,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "streamrec/float_text.h"
+
 /* Lua numbers are doubles: integers up to 2^53 compare exactly. */
 #define GUARD_MAX ((int64_t)1 << 53)
 
@@ -504,12 +506,6 @@ static size_t fmt_i64(char *out, int64_t v) {
     return fmt_u64(out, (uint64_t)v);
 }
 
-/* 9 significant digits: enough for every float to read back (strtof, or
- * Redis's strtod then a cast) as exactly the same float. */
-static size_t fmt_float(char *out, float v) {
-    return (size_t)snprintf(out, FLOAT_MAX_CHARS, "%.9g", (double)v);
-}
-
 /* The shortest of 15 or 17 digits that reads back as v: a probability is
  * read by people in redis-cli, and 0.8 should not show as 0.80000000000000004. */
 static size_t fmt_double(char *out, double v) {
@@ -546,7 +542,7 @@ static char *put_bulk_i64(char *p, int64_t v) {
 
 static char *put_bulk_float(char *p, float v) {
     char num[FLOAT_MAX_CHARS];
-    return put_bulk(p, num, fmt_float(num, v));
+    return put_bulk(p, num, sr_float_text(num, v));
 }
 
 /* prefix + "{" + id + "}" + suffix as one bulk string; *key_off gets the
@@ -703,7 +699,7 @@ static size_t build_reco_json(sr_redis_sink_t *sink, const char *user_id, size_t
         p = put_json_string(p + 11, items[i].item_id, strlen(items[i].item_id));
         memcpy(p, ",\"score\":", 9);
         p += 9;
-        p += fmt_float(p, items[i].score);
+        p += sr_float_text(p, items[i].score);
         *p++ = '}';
     }
     *p++ = ']';
