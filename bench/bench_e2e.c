@@ -15,12 +15,18 @@
  *                   by Redis and Kafka: p50, p99, p99.9
  *   cpu             CPU seconds per wall second of each thread group and of
  *                   redis-server (1.0 = one core busy)
+ *   batches         batches closed per second and, averaged over them, the
+ *                   input records per batch, how long a batch stayed open
+ *                   (first record -> closed), its closing (engine flush and
+ *                   output encoding) and its Redis write (pipeline + replies);
+ *                   and the mean Kafka delivery time of an output record
  *
  * Prints one JSON object on stdout; progress on stderr. */
 #include <dirent.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,9 +161,36 @@ static uint64_t produced(const sr_producer_t *p) {
     return s.produced;
 }
 
+/* A pipeline histogram's count and sum at one moment. */
+typedef struct hist_mark {
+    uint64_t count, sum;
+} hist_mark_t;
+
+static hist_mark_t mark(const sr_prom_hist_t *h) {
+    return (hist_mark_t){sr_prom_hist_count(h), atomic_load(&h->sum)};
+}
+
+/* The mean of what was observed between two marks, in the histogram's base
+ * unit divided by per_unit. */
+static double mean_between(hist_mark_t a, hist_mark_t b, double per_unit) {
+    return b.count > a.count ? (double)(b.sum - a.sum) / (double)(b.count - a.count) / per_unit
+                             : 0.0;
+}
+
+enum { M_RECORDS, M_OPEN, M_CLOSE, M_REDIS, M_KAFKA, M__COUNT };
+
+static void mark_all(const sr_pipeline_metrics_t *m, hist_mark_t out[M__COUNT]) {
+    out[M_RECORDS] = mark(&m->batch_records);
+    out[M_OPEN] = mark(&m->batch_open_us);
+    out[M_CLOSE] = mark(&m->batch_close_us);
+    out[M_REDIS] = mark(&m->redis_write_us);
+    out[M_KAFKA] = mark(&m->kafka_delivery_us);
+}
+
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_e2e [--rate N] [--users N] [--items N] [--days D]\n"
-                 "                 [--sessions-per-day S] [--warmup S] [--seconds S] [-X key=value ...]\n");
+                 "                 [--sessions-per-day S] [--warmup S] [--seconds S] [--gen-linger-ms N]\n"
+                 "                 [-X key=value ...]\n");
 }
 
 int main(int argc, char **argv) {
@@ -166,8 +199,9 @@ int main(int argc, char **argv) {
         {"items", required_argument, NULL, 'i'},   {"days", required_argument, NULL, 'd'},
         {"sessions-per-day", required_argument, NULL, 's'},
         {"warmup", required_argument, NULL, 'w'},  {"seconds", required_argument, NULL, 't'},
+        {"gen-linger-ms", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    double rate = 100000, warmup = 10, seconds = 60, v;
+    double rate = 100000, warmup = 10, seconds = 60, gen_linger_ms = 10, v;
     sr_synth_config_t synth;
     sr_synth_config_defaults(&synth);
     synth.users = 50000;
@@ -186,6 +220,7 @@ int main(int argc, char **argv) {
         case 's': if (!sr_cli_number("bench_e2e", "sessions-per-day", optarg, 0.01, 1e4, &synth.sessions_per_day)) return 2; break;
         case 'w': if (!sr_cli_number("bench_e2e", "warmup", optarg, 0, 3600, &warmup)) return 2; break;
         case 't': if (!sr_cli_number("bench_e2e", "seconds", optarg, 1, 3600, &seconds)) return 2; break;
+        case 'l': if (!sr_cli_number("bench_e2e", "gen-linger-ms", optarg, 0, 1000, &gen_linger_ms)) return 2; break;
         case 'X': if (!bench_add_override("bench_e2e", &conf_args, optarg)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -211,7 +246,9 @@ int main(int argc, char **argv) {
      * partition: the consumer's ceiling is batch size / fetch round trip.
      * With the demo's linger.ms=2 it capped near 125k events/s at 150k
      * offered; 10 ms batches lift it (and add up to 10 ms to freshness). */
-    sr_kafka_kv_t gen_props[] = {{"linger.ms", "10"}};
+    char linger[32];
+    snprintf(linger, sizeof linger, "%.0f", gen_linger_ms);
+    sr_kafka_kv_t gen_props[] = {{"linger.ms", linger}};
     sr_producer_config_t pcfg = {.bootstrap = sr_embedded_bootstrap(embedded),
                                  .props = gen_props, .n_props = 1,
                                  .topic = sr_embedded_input_topic(embedded),
@@ -241,6 +278,8 @@ int main(int argc, char **argv) {
     cpu_sample_t cpu0, cpu1;
     sr_hist_snapshot(sr_pipeline_freshness(pipeline), &fresh_before);
     sr_pipeline_stats(pipeline, &st0);
+    hist_mark_t m0[M__COUNT], m1[M__COUNT];
+    mark_all(sr_pipeline_metrics(pipeline), m0);
     uint64_t produced0 = produced(gen.producer);
     sample_cpu(&cpu0);
     double w0 = sr_clock_mono_s();
@@ -248,6 +287,7 @@ int main(int argc, char **argv) {
     sleep_until(w0 + seconds, &stop);
     double w1 = sr_clock_mono_s();
     sr_pipeline_stats(pipeline, &st1);
+    mark_all(sr_pipeline_metrics(pipeline), m1);
     uint64_t produced1 = produced(gen.producer);
     sample_cpu(&cpu1);
     const sr_hist_t *fresh = sr_pipeline_freshness(pipeline);
@@ -272,7 +312,13 @@ int main(int argc, char **argv) {
            (double)(st1.sims_written - st0.sims_written) / wall, st1.paused);
     for (int g = 0; g < G__COUNT; g++)
         printf("\"%s\":%.2f,", group_names[g], (cpu1.group_s[g] - cpu0.group_s[g]) / wall);
-    printf("\"redis_server\":%.2f}}\n", (cpu1.redis_s - cpu0.redis_s) / wall);
+    printf("\"redis_server\":%.2f},", (cpu1.redis_s - cpu0.redis_s) / wall);
+    printf("\"batches\":{\"per_s\":%.1f,\"records\":%.0f,\"open_ms\":%.1f,\"close_ms\":%.2f,"
+           "\"redis_write_ms\":%.2f,\"kafka_delivery_ms\":%.1f}}\n",
+           (double)(m1[M_RECORDS].count - m0[M_RECORDS].count) / wall,
+           mean_between(m0[M_RECORDS], m1[M_RECORDS], 1), mean_between(m0[M_OPEN], m1[M_OPEN], 1e3),
+           mean_between(m0[M_CLOSE], m1[M_CLOSE], 1e3), mean_between(m0[M_REDIS], m1[M_REDIS], 1e3),
+           mean_between(m0[M_KAFKA], m1[M_KAFKA], 1e3));
     fflush(stdout);
     rc = 0;
 done:
