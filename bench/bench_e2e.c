@@ -190,7 +190,7 @@ static void mark_all(const sr_pipeline_metrics_t *m, hist_mark_t out[M__COUNT]) 
 static void usage(FILE *out) {
     fprintf(out, "usage: bench_e2e [--rate N] [--users N] [--items N] [--days D]\n"
                  "                 [--sessions-per-day S] [--warmup S] [--seconds S] [--gen-linger-ms N]\n"
-                 "                 [-X key=value ...]\n");
+                 "                 [--partitions P] [-X key=value ...]\n");
 }
 
 int main(int argc, char **argv) {
@@ -199,9 +199,9 @@ int main(int argc, char **argv) {
         {"items", required_argument, NULL, 'i'},   {"days", required_argument, NULL, 'd'},
         {"sessions-per-day", required_argument, NULL, 's'},
         {"warmup", required_argument, NULL, 'w'},  {"seconds", required_argument, NULL, 't'},
-        {"gen-linger-ms", required_argument, NULL, 'l'},
+        {"gen-linger-ms", required_argument, NULL, 'l'}, {"partitions", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    double rate = 100000, warmup = 10, seconds = 60, gen_linger_ms = 10, v;
+    double rate = 100000, warmup = 10, seconds = 60, gen_linger_ms = 10, partitions = 4, v;
     sr_synth_config_t synth;
     sr_synth_config_defaults(&synth);
     synth.users = 50000;
@@ -221,6 +221,7 @@ int main(int argc, char **argv) {
         case 'w': if (!sr_cli_number("bench_e2e", "warmup", optarg, 0, 3600, &warmup)) return 2; break;
         case 't': if (!sr_cli_number("bench_e2e", "seconds", optarg, 1, 3600, &seconds)) return 2; break;
         case 'l': if (!sr_cli_number("bench_e2e", "gen-linger-ms", optarg, 0, 1000, &gen_linger_ms)) return 2; break;
+        case 'p': if (!sr_cli_number("bench_e2e", "partitions", optarg, 1, 1000, &partitions)) return 2; break;
         case 'X': if (!bench_add_override("bench_e2e", &conf_args, optarg)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -231,7 +232,8 @@ int main(int argc, char **argv) {
         return 2;
     static volatile sig_atomic_t stop;
     int rc = 1;
-    sr_embedded_t *embedded = sr_embedded_new(&cfg, "bench_e2e", stderr, errstr, sizeof errstr);
+    sr_embedded_t *embedded = sr_embedded_new_partitioned(&cfg, "bench_e2e", stderr, (int)partitions,
+                                                          errstr, sizeof errstr);
     sr_pipeline_t *pipeline = NULL;
     loadgen_t gen = {.stop = &stop};
     bench_engine_run_t run = {.stop = &stop};

@@ -248,6 +248,10 @@ rows_e2e() {
             "$(jq -rs 'sort_by(.applied_per_s) | .[(length - 1) / 2 | floor] | .cpu |
                 "engine \(.engine_thread), sink \(.sink_thread), Kafka clients \(.kafka_client_threads), mock broker \(.mock_broker), load generator \(.load_generator), redis-server \(.redis_server)"' "$out")" \
             "" "CPU seconds per second of each thread group (/proc), the median run by applied events/s; 2 cores in all"
+        row e2e "where a batch's time goes at $(int $rate) offered" \
+            "$(jq -rs 'sort_by(.applied_per_s) | .[(length - 1) / 2 | floor] | .batches |
+                "\(.per_s) batches/s of \(.records) records: open \(.open_ms) ms, close \(.close_ms) ms, Redis write \(.redis_write_ms) ms, Kafka delivery \(.kafka_delivery_ms) ms"' "$out")" \
+            "" "means over the window's batches, the median run: open = first record to closed, close = engine flush and output encoding, Redis write = pipeline sent to last reply, Kafka delivery = an output record's produce call to its acknowledgement"
     done
 }
 

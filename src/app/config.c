@@ -269,19 +269,18 @@ static const conf_prop_t props[] = {
      .def = "60", .desc = "a checkpoint is written this often (wall clock), and on a graceful stop"},
     {.name = "checkpoint.keep", AS_INT(io.checkpoint_keep), .min = 1, .max = 1000, .def = "3",
      .desc = "newest checkpoint files kept in checkpoint.dir; older ones are removed"},
-    /* 10 and 50 ms (were 20 and 250): at 100,000 events/s a batch's close
-     * and its Redis write take ~15 ms each, so the open time was the largest
-     * part of the freshness left to cut, and batches allowed to grow to
-     * 250 ms settled, after any hiccup, into a steady state of 0.6 s old
-     * input (every poll full, so every batch grown) that they never left.
-     * Catching up on a backlog goes as fast either way (bench_catchup: 126k
-     * against 129k events/s). */
+    /* 10 ms (was 20): at 100,000 events/s a batch's close and its Redis
+     * write take ~15 ms each, and the open time was the largest part of the
+     * freshness left to cut (p99 131 -> ~95 ms). A backlog (input over a
+     * second old, pipeline.c) lets batches grow to 250 ms: 300,000 offered
+     * then comes in at ~240k events/s against ~190k with 50 ms. */
     {.name = "batch.max.ms", AS_INT(io.batch_max_ms), .min = 1, .max = 10000, .def = "10",
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
     {.name = "batch.backlog.max.ms", AS_INT(io.batch_backlog_max_ms), .min = 1, .max = 60000,
-     .def = "50",
-     .desc = "while the input has a backlog, a batch stays open up to this long (at least "
-             "batch.max.ms), so each busy user is recomputed once for more of its events"},
+     .def = "250",
+     .desc = "while the input has a backlog (records over a second old), a batch stays open up "
+             "to this long (at least batch.max.ms), so each busy user is recomputed once for more "
+             "of its events"},
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,
      .def = "20000", .desc = "a batch closes early once this many users are dirty"},
     {.name = "http.listen", AS_STRING(io.http_listen), .def = "",

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POLL_MAX 4096           /* records per consumer poll */
 #define POLL_WAIT_MS 5          /* longest a consumer poll waits */
 #define MAX_QUEUED_BATCHES 4    /* waiting for the sink: beyond this the consumer pauses */
 #define STATS_INTERVAL_MS 1000    /* librdkafka statistics: lag and broker state */
@@ -235,25 +234,38 @@ static void log_consumer_error(sr_pipeline_t *p, const rd_kafka_message_t *m) {
            held_back ? "; more errors were not logged" : "");
 }
 
+bool pl_input_is_behind(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms) {
+    return n_polled >= PL_POLL_MAX &&
+           (newest_ts_ms < 0 || now_ms - newest_ts_ms > PL_BACKLOG_AGE_MS);
+}
+
+static bool poll_is_behind(rd_kafka_message_t **msgs, size_t n) {
+    if (n == 0)
+        return false;
+    rd_kafka_timestamp_type_t type;
+    return pl_input_is_behind(n, rd_kafka_message_timestamp(msgs[n - 1], &type),
+                              sr_clock_wall_ms());
+}
+
 sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
                          size_t errstr_size) {
-    rd_kafka_message_t *msgs[POLL_MAX];
+    rd_kafka_message_t *msgs[PL_POLL_MAX];
     const int batch_ms = p->cfg->io.batch_max_ms;
     const int backlog_ms = p->cfg->io.batch_backlog_max_ms;
     const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
-    bool backlog = false; /* the last poll was full: more input is waiting */
+    bool backlog = false; /* the last poll says the input is behind */
     p->stop = stop;
     while (!*stop && !atomic_load(&p->failed)) {
         atomic_store_explicit(&p->metrics.loop_mono_ms, sr_clock_mono_ms(), memory_order_relaxed);
-        /* consume_batch_queue waits its whole timeout unless POLL_MAX records
+        /* consume_batch_queue waits its whole timeout unless PL_POLL_MAX records
          * arrive first: short polls keep that wait out of the freshness. */
         int timeout = POLL_WAIT_MS;
         if (p->open && !atomic_load(&p->paused)) { /* paused: it cannot close yet anyway */
             int64_t left = p->open_since_ms + batch_ms - sr_clock_mono_ms();
             timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
-        size_t n = sr_kafka_in_poll(p->in, msgs, POLL_MAX, timeout);
-        backlog = n == POLL_MAX;
+        size_t n = sr_kafka_in_poll(p->in, msgs, PL_POLL_MAX, timeout);
+        backlog = poll_is_behind(msgs, n);
         for (size_t k = 0; k < n && k < SR_ENGINE_PREFETCH_AHEAD; k++) pl_hint_record(p, msgs[k]);
         for (size_t k = 0; k < n; k++) {
             if (k + SR_ENGINE_PREFETCH_AHEAD < n)

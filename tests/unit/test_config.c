@@ -78,7 +78,7 @@ static void test_config_defaults_equal_engine_defaults(void **state) {
     assert_string_equal(cfg.io.output_churn_topic, "churn.alerts");
     assert_string_equal(cfg.io.dlq_topic, "");
     assert_int_equal(cfg.io.batch_max_ms, 10);
-    assert_int_equal(cfg.io.batch_backlog_max_ms, 50);
+    assert_int_equal(cfg.io.batch_backlog_max_ms, 250);
     assert_int_equal(cfg.io.batch_max_users, 20000);
     assert_string_equal(cfg.io.http_listen, "");
     assert_string_equal(cfg.io.checkpoint_dir, "");
