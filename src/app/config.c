@@ -271,16 +271,16 @@ static const conf_prop_t props[] = {
      .desc = "newest checkpoint files kept in checkpoint.dir; older ones are removed"},
     /* 10 ms (was 20): at 100,000 events/s a batch's close and its Redis
      * write take ~15 ms each, and the open time was the largest part of the
-     * freshness left to cut (p99 131 -> ~95 ms). A backlog (input over a
-     * second old, pipeline.c) lets batches grow to 250 ms: 300,000 offered
-     * then comes in at ~240k events/s against ~190k with 50 ms. */
+     * freshness left to cut (p99 131 -> ~95 ms). Input that is behind lets
+     * batches grow with its age (pl_batch_limit_ms) up to 250 ms: 300,000
+     * offered then came in at ~240k events/s against ~190k with 50 ms. */
     {.name = "batch.max.ms", AS_INT(io.batch_max_ms), .min = 1, .max = 10000, .def = "10",
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
     {.name = "batch.backlog.max.ms", AS_INT(io.batch_backlog_max_ms), .min = 1, .max = 60000,
      .def = "250",
-     .desc = "while the input has a backlog (records over a second old), a batch stays open up "
-             "to this long (at least batch.max.ms), so each busy user is recomputed once for more "
-             "of its events"},
+     .desc = "while the input is behind, a batch may stay open for an eighth of its newest "
+             "record's age (Kafka timestamp), up to this long (at least batch.max.ms), so each "
+             "busy user is recomputed once for more of its events"},
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,
      .def = "20000", .desc = "a batch closes early once this many users are dirty"},
     {.name = "http.listen", AS_STRING(io.http_listen), .def = "",

@@ -234,17 +234,20 @@ static void log_consumer_error(sr_pipeline_t *p, const rd_kafka_message_t *m) {
            held_back ? "; more errors were not logged" : "");
 }
 
-bool pl_input_is_behind(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms) {
-    return n_polled >= PL_POLL_MAX &&
-           (newest_ts_ms < 0 || now_ms - newest_ts_ms > PL_BACKLOG_AGE_MS);
+int64_t pl_batch_limit_ms(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms,
+                          int64_t batch_ms, int64_t backlog_ms) {
+    if (n_polled < PL_POLL_MAX)
+        return batch_ms;
+    int64_t limit = newest_ts_ms < 0 ? backlog_ms : (now_ms - newest_ts_ms) / PL_BATCH_AGE_SHARE;
+    return limit < batch_ms ? batch_ms : limit > backlog_ms ? backlog_ms : limit;
 }
 
-static bool poll_is_behind(rd_kafka_message_t **msgs, size_t n) {
-    if (n == 0)
-        return false;
+/* The open batch's limit after a poll of n records. */
+static int64_t batch_limit_ms(rd_kafka_message_t **msgs, size_t n, int64_t batch_ms,
+                              int64_t backlog_ms) {
     rd_kafka_timestamp_type_t type;
-    return pl_input_is_behind(n, rd_kafka_message_timestamp(msgs[n - 1], &type),
-                              sr_clock_wall_ms());
+    int64_t newest = n > 0 ? rd_kafka_message_timestamp(msgs[n - 1], &type) : -1;
+    return pl_batch_limit_ms(n, newest, sr_clock_wall_ms(), batch_ms, backlog_ms);
 }
 
 sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
@@ -253,7 +256,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
     const int batch_ms = p->cfg->io.batch_max_ms;
     const int backlog_ms = p->cfg->io.batch_backlog_max_ms;
     const size_t batch_users = (size_t)p->cfg->io.batch_max_users;
-    bool backlog = false; /* the last poll says the input is behind */
+    int64_t limit_ms = batch_ms; /* how long the open batch may stay open */
     p->stop = stop;
     while (!*stop && !atomic_load(&p->failed)) {
         atomic_store_explicit(&p->metrics.loop_mono_ms, sr_clock_mono_ms(), memory_order_relaxed);
@@ -265,7 +268,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
             timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
         size_t n = sr_kafka_in_poll(p->in, msgs, PL_POLL_MAX, timeout);
-        backlog = poll_is_behind(msgs, n);
+        limit_ms = batch_limit_ms(msgs, n, batch_ms, backlog_ms);
         for (size_t k = 0; k < n && k < SR_ENGINE_PREFETCH_AHEAD; k++) pl_hint_record(p, msgs[k]);
         for (size_t k = 0; k < n; k++) {
             if (k + SR_ENGINE_PREFETCH_AHEAD < n)
@@ -287,13 +290,12 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         size_t queued = p->to_sink.n, outbox = p->to_sink.n + p->sink_held;
         pthread_mutex_unlock(&p->lock);
         bool full = queued >= MAX_QUEUED_BATCHES || outbox >= SR_PIPELINE_OUTBOX_BATCHES_MAX;
-        /* While input is waiting, a batch grows (up to batch.backlog.max.ms):
+        /* While input is behind, a batch grows (see pl_batch_limit_ms):
          * each busy user is then recomputed once for more of its events,
          * which is what lets the engine catch up. */
         int64_t age = p->open ? sr_clock_mono_ms() - p->open_since_ms : 0;
         if (p->open && !full &&
-            ((age >= batch_ms && (!backlog || age >= backlog_ms)) ||
-             sr_engine_dirty_users(p->engine) >= batch_users))
+            (age >= limit_ms || sr_engine_dirty_users(p->engine) >= batch_users))
             pl_close_batch(p);
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
         if (full && !atomic_load(&p->paused)) {

@@ -255,22 +255,23 @@ static inline uint64_t pl_elapsed_us(int64_t since_ns) {
 void pl_fail(sr_pipeline_t *p, const char *fmt, const char *detail);
 
 #define PL_POLL_MAX 4096 /* records per consumer poll */
-/* Input this much older than the wall clock is a backlog: the mission's
- * bar for freshness. */
-#define PL_BACKLOG_AGE_MS 1000
+/* A batch behind the input may stay open for this share of its input's age. */
+#define PL_BATCH_AGE_SHARE 8
 
-/* pipeline.c: whether the open batch may grow to batch.backlog.max.ms, from
- * the last poll's record count and its newest record's Kafka timestamp (-1:
- * none). Only a full poll (more input waits locally) whose newest record is
- * over PL_BACKLOG_AGE_MS old counts. A full poll alone was not
- * enough: grown batches add their own delay, so after any hiccup every
- * poll stayed full and every batch grown -- a steady state of 0.6 s old
- * input at 100,000 events/s that the pipeline never left, though it had the
- * capacity to. Input a batch or two behind now keeps short batches and
- * drains; a real backlog still gets the long ones that recompute each busy
- * user once for more of its events. Records without a timestamp count as
- * behind. */
-bool pl_input_is_behind(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms);
+/* pipeline.c: how long the open batch may stay open, from the last poll's
+ * record count and its newest record's Kafka timestamp (-1: none): after a
+ * full poll (more input waits locally), an eighth of that record's age,
+ * within [batch_ms, backlog_ms] (no timestamp: backlog_ms); otherwise
+ * batch_ms. Growing with the age rather than on every full poll: grown
+ * batches add their own delay, so with "full poll -> backlog_ms" every poll
+ * stayed full after any hiccup and every batch grown -- a steady state of
+ * 0.6 s old input at 100,000 events/s that the pipeline never left, though
+ * it had the capacity to. An eighth of the age shrinks the batches as the
+ * input catches up (a 1.5 s old backlog gets 187 ms batches, 200 ms old
+ * input 25 ms ones), and input a batch or two behind (~65 ms) keeps
+ * batch_ms. */
+int64_t pl_batch_limit_ms(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms,
+                          int64_t batch_ms, int64_t backlog_ms);
 
 /* pipeline_batch.c (engine thread, except where said) */
 batch_t *pl_batch_new(void);

@@ -257,18 +257,20 @@ static void check_outputs(fixture_t *f) {
 /* Events in -> Redis keys, reco.updates records and dead letters out; after
  * a graceful stop a second run of the same group starts after everything
  * the first one processed (and only after it). */
-/* A batch grows only when a full poll's newest record is over a second
- * old: a burst of fresh records (full polls) keeps batches short, so the
- * pipeline cannot settle into the long batches a real backlog gets. */
-static void test_batches_grow_only_for_input_over_a_second_old(void **state) {
+/* A batch stays open batch.max.ms unless a full poll says the input is
+ * behind; then an eighth of the newest record's age, capped by
+ * batch.backlog.max.ms -- so batches shrink back as the input catches up. */
+static void test_batch_limit_grows_with_the_input_age(void **state) {
     (void)state;
-    const int64_t now = 1767225600000LL;
-    assert_false(pl_input_is_behind(PL_POLL_MAX, now - 20, now));
-    assert_false(pl_input_is_behind(PL_POLL_MAX, now - PL_BACKLOG_AGE_MS, now));
-    assert_true(pl_input_is_behind(PL_POLL_MAX, now - PL_BACKLOG_AGE_MS - 1, now));
-    assert_false(pl_input_is_behind(PL_POLL_MAX - 1, now - 60000, now));
-    assert_false(pl_input_is_behind(0, -1, now));
-    assert_true(pl_input_is_behind(PL_POLL_MAX, -1, now)); /* no timestamp: behind */
+    const int64_t now = 1767225600000LL, batch = 10, backlog = 250;
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 65, now, batch, backlog), batch);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 200, now, batch, backlog), 25);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 1500, now, batch, backlog), 187);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 60000, now, batch, backlog), backlog);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX - 1, now - 60000, now, batch, backlog), batch);
+    assert_int_equal(pl_batch_limit_ms(0, -1, now, batch, backlog), batch);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, -1, now, batch, backlog), backlog);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now + 5000, now, batch, backlog), batch);
 }
 
 static void test_pipeline_events_to_redis_kafka_and_dlq_then_commit(void **state) {
@@ -596,7 +598,7 @@ int main(void) {
 #define WITH_FIXTURE(t) \
     cmocka_unit_test_setup_teardown(t, pipeline_fixture_setup, pipeline_fixture_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batches_grow_only_for_input_over_a_second_old),
+        cmocka_unit_test(test_batch_limit_grows_with_the_input_age),
         WITH_FIXTURE(test_pipeline_events_to_redis_kafka_and_dlq_then_commit),
         WITH_FIXTURE(test_rebalance_moves_user_state_with_the_partition),
         WITH_FIXTURE(test_checkpoint_on_stop_and_restart_from_it),
