@@ -228,8 +228,9 @@ rows_e2e() {
                 ${E2E_ARGS:-} >>"$out" || die "bench_e2e failed (see above)"
         done
         local runs="median of $E2E_REPEAT runs of $E2E_SECONDS s after 10 s warm-up; mock cluster, real redis-server, load generator in the same process"
-        local applied lag0 lag1 p50 p99 p999
+        local applied produced lag0 lag1 p50 p99 p999
         applied=$(median "$out" .applied_per_s)
+        produced=$(median "$out" .produced_per_s)
         lag0=$(median "$out" .lag_start)
         lag1=$(median "$out" .lag_end)
         p50=$(median "$out" .freshness_ms.p50)
@@ -242,7 +243,7 @@ rows_e2e() {
         else
             row e2e "sustained events/s, $(int $rate) offered, $(int $users) users" "$(int "$applied")" \
                 "≥ 300,000, p99 ≤ 1 s" \
-                "lag $(int "$lag0") -> $(int "$lag1") events over the window (growing = not keeping up); freshness p99 $p99 ms; $runs"
+                "produced $(int "$produced")/s; lag $(int "$lag0") -> $(int "$lag1") events over the window (growing = not keeping up); freshness p99 $p99 ms; $runs"
         fi
         row e2e "CPU cores used at $(int $rate) offered" \
             "$(jq -rs 'sort_by(.applied_per_s) | .[(length - 1) / 2 | floor] | .cpu |
