@@ -75,11 +75,8 @@ size_t sr_float_text(char *out, float v) {
         }
         *p++ = 'e';
         *p++ = exp10 < 0 ? '-' : '+';
-        int x = exp10 < 0 ? -exp10 : exp10;
-        if (x >= 10)
-            *p++ = (char)('0' + x / 10);
-        else
-            *p++ = '0';
+        int x = exp10 < 0 ? -exp10 : exp10; /* below 46: always two digits */
+        *p++ = (char)('0' + x / 10);
         *p++ = (char)('0' + x % 10);
     } else if (exp10 >= 0) {
         for (int k = 0; k <= exp10; k++) *p++ = digits[k];

@@ -254,9 +254,6 @@ static void check_outputs(fixture_t *f) {
     sr_kafka_in_destroy(in);
 }
 
-/* Events in -> Redis keys, reco.updates records and dead letters out; after
- * a graceful stop a second run of the same group starts after everything
- * the first one processed (and only after it). */
 /* A batch stays open batch.max.ms unless a full poll says the input is
  * behind; then an eighth of the newest record's age, capped by
  * batch.backlog.max.ms -- so batches shrink back as the input catches up. */
@@ -273,6 +270,9 @@ static void test_batch_limit_grows_with_the_input_age(void **state) {
     assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now + 5000, now, batch, backlog), batch);
 }
 
+/* Events in -> Redis keys, reco.updates records and dead letters out; after
+ * a graceful stop a second run of the same group starts after everything
+ * the first one processed (and only after it). */
 static void test_pipeline_events_to_redis_kafka_and_dlq_then_commit(void **state) {
     fixture_t *f = *state;
     produce_input(f, 0, USERS, VIEWS_PER_USER, true);
