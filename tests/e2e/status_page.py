@@ -165,7 +165,10 @@ def main():
         port = int(addresses["http_port"])
         log(f"daemon ready, http on {port}")
 
-        gen = subprocess.run([args.streamrec, "gen", "--topic", "clicks", "--rate", "0",
+        # paced, not --rate 0: all of it at once reached the daemon one
+        # partition after another, days of event time apart, and with the
+        # other partitions' events late against the watermark no alert fired
+        gen = subprocess.run([args.streamrec, "gen", "--topic", "clicks", "--rate", "20000",
                               *EVENTS_ARGS, "-X", f"kafka.bootstrap.servers={addresses['bootstrap']}"],
                              capture_output=True, text=True, timeout=120)
         check(gen.returncode == 0, f"streamrec gen failed: {gen.stderr}")
