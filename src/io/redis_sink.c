@@ -29,23 +29,27 @@
 
 /* KEYS[1] reco:{u}  KEYS[2] reco:{u}:meta
  * ARGV[1] ttl_s  [2] event_ts_ms  [3] seq  [4] model_version  [5] updated_ms
- * ARGV[6..] score, item pairs (ZADD order). Returns 1 written, 0 stale. */
-static const char RECO_ZSET_SCRIPT[] =
-    "local ts, seq = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local old = redis.call('HMGET', KEYS[2], 'event_ts_ms', 'seq')\n"
-    "local old_ts, old_seq = tonumber(old[1]), tonumber(old[2])\n"
-    "if old_ts and old_seq and (old_ts > ts or (old_ts == ts and old_seq >= seq)) then\n"
-    "  return 0\n"
+ * ARGV[6..] score, item pairs (ZADD order). Returns 1 written, 0 stale.
+ * The unguarded script is the body alone. */
+#define RECO_ZSET_GUARD \
+    "local ts, seq = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
+    "local old = redis.call('HMGET', KEYS[2], 'event_ts_ms', 'seq')\n" \
+    "local old_ts, old_seq = tonumber(old[1]), tonumber(old[2])\n" \
+    "if old_ts and old_seq and (old_ts > ts or (old_ts == ts and old_seq >= seq)) then\n" \
+    "  return 0\n" \
     "end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "for i = 6, #ARGV, " ZADD_CHUNK " do\n"
-    "  redis.call('ZADD', KEYS[1], unpack(ARGV, i, math.min(i + " ZADD_CHUNK " - 1, #ARGV)))\n"
-    "end\n"
-    "redis.call('HSET', KEYS[2], 'model_version', ARGV[4], 'event_ts_ms', ARGV[2],\n"
-    "           'updated_ms', ARGV[5], 'seq', ARGV[3])\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[1])\n"
-    "return 1\n";
+#define RECO_ZSET_BODY \
+    "redis.call('DEL', KEYS[1])\n" \
+    "for i = 6, #ARGV, " ZADD_CHUNK " do\n" \
+    "  redis.call('ZADD', KEYS[1], unpack(ARGV, i, math.min(i + " ZADD_CHUNK " - 1, #ARGV)))\n" \
+    "end\n" \
+    "redis.call('HSET', KEYS[2], 'model_version', ARGV[4], 'event_ts_ms', ARGV[2],\n" \
+    "           'updated_ms', ARGV[5], 'seq', ARGV[3])\n" \
+    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n" \
+    "redis.call('EXPIRE', KEYS[2], ARGV[1])\n" \
+    "return 1\n"
+static const char RECO_ZSET_SCRIPT[] = RECO_ZSET_GUARD RECO_ZSET_BODY;
+static const char RECO_ZSET_UNGUARDED_SCRIPT[] = RECO_ZSET_BODY;
 
 /* KEYS[1] reco:{u}
  * ARGV[1] ttl_s  [2] event_ts_ms  [3] seq  [4] the JSON document.
@@ -92,10 +96,18 @@ static const char CHURN_SCRIPT[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "return 1\n";
 
-typedef enum { SCRIPT_RECO_ZSET, SCRIPT_RECO_JSON, SCRIPT_SIM, SCRIPT_CHURN, SCRIPT__COUNT } script_t;
+typedef enum {
+    SCRIPT_RECO_ZSET,
+    SCRIPT_RECO_ZSET_UNGUARDED,
+    SCRIPT_RECO_JSON,
+    SCRIPT_SIM,
+    SCRIPT_CHURN,
+    SCRIPT__COUNT
+} script_t;
 
 static const char *const script_source[SCRIPT__COUNT] = {
     [SCRIPT_RECO_ZSET] = RECO_ZSET_SCRIPT,
+    [SCRIPT_RECO_ZSET_UNGUARDED] = RECO_ZSET_UNGUARDED_SCRIPT,
     [SCRIPT_RECO_JSON] = RECO_JSON_SCRIPT,
     [SCRIPT_SIM] = SIM_SCRIPT,
     [SCRIPT_CHURN] = CHURN_SCRIPT,
@@ -727,9 +739,9 @@ static bool valid_scored(const sr_scored_id_t *items, size_t n, bool need_utf8,
 
 /* ---- puts --------------------------------------------------------------- */
 
-sr_err_t sr_redis_put_reco(sr_redis_sink_t *sink, const char *user_id,
-                           const sr_scored_id_t *items, size_t n, int64_t model_version,
-                           int64_t event_ts_ms, int64_t updated_ms, int64_t seq) {
+static sr_err_t put_reco(sr_redis_sink_t *sink, const char *user_id, const sr_scored_id_t *items,
+                         size_t n, int64_t model_version, int64_t event_ts_ms,
+                         int64_t updated_ms, int64_t seq, bool guarded) {
     bool json = sink->cfg.reco_format == SR_REDIS_RECO_JSON;
     size_t id_bytes = 0;
     if (!valid_id(user_id) || !valid_guard(event_ts_ms) || !valid_guard(seq) ||
@@ -749,12 +761,21 @@ sr_err_t sr_redis_put_reco(sr_redis_sink_t *sink, const char *user_id,
                                     key_len + 3 * I64_MAX_CHARS + json_len) != SR_OK)
             return SR_ERR_NOMEM;
         p = sink->resp + sink->resp_len;
-        p = put_evalsha(p, sink, SCRIPT_RECO_JSON, 8, 1);
-        p = put_key(p, sink->resp, &key_off, "reco:", user_id, user_len, "");
-        p = put_bulk_i64(p, sink->cfg.key_ttl_s);
-        p = put_bulk_i64(p, event_ts_ms);
-        p = put_bulk_i64(p, seq);
-        p = put_bulk(p, sink->json, json_len);
+        if (guarded) {
+            p = put_evalsha(p, sink, SCRIPT_RECO_JSON, 8, 1);
+            p = put_key(p, sink->resp, &key_off, "reco:", user_id, user_len, "");
+            p = put_bulk_i64(p, sink->cfg.key_ttl_s);
+            p = put_bulk_i64(p, event_ts_ms);
+            p = put_bulk_i64(p, seq);
+            p = put_bulk(p, sink->json, json_len);
+        } else {
+            p = put_array_header(p, 5);
+            p = put_bulk(p, "SET", 3);
+            p = put_key(p, sink->resp, &key_off, "reco:", user_id, user_len, "");
+            p = put_bulk(p, sink->json, json_len);
+            p = put_bulk(p, "EX", 2);
+            p = put_bulk_i64(p, sink->cfg.key_ttl_s);
+        }
     } else {
         size_t argc = 10 + 2 * n;
         if (reserve_write(sink, ARRAY_HEADER_MAX + argc * BULK_OVERHEAD + SHA_LEN + 7 +
@@ -762,7 +783,7 @@ sr_err_t sr_redis_put_reco(sr_redis_sink_t *sink, const char *user_id,
                                     n * FLOAT_MAX_CHARS) != SR_OK)
             return SR_ERR_NOMEM;
         p = sink->resp + sink->resp_len;
-        p = put_evalsha(p, sink, SCRIPT_RECO_ZSET, argc, 2);
+        p = put_evalsha(p, sink, guarded ? SCRIPT_RECO_ZSET : SCRIPT_RECO_ZSET_UNGUARDED, argc, 2);
         p = put_key(p, sink->resp, &key_off, "reco:", user_id, user_len, "");
         p = put_key(p, sink->resp, NULL, "reco:", user_id, user_len, ":meta");
         p = put_bulk_i64(p, sink->cfg.key_ttl_s);
@@ -777,6 +798,19 @@ sr_err_t sr_redis_put_reco(sr_redis_sink_t *sink, const char *user_id,
     }
     finish_write(sink, p, key_off, key_len);
     return SR_OK;
+}
+
+sr_err_t sr_redis_put_reco(sr_redis_sink_t *sink, const char *user_id,
+                           const sr_scored_id_t *items, size_t n, int64_t model_version,
+                           int64_t event_ts_ms, int64_t updated_ms, int64_t seq) {
+    return put_reco(sink, user_id, items, n, model_version, event_ts_ms, updated_ms, seq, true);
+}
+
+sr_err_t sr_redis_put_reco_unguarded(sr_redis_sink_t *sink, const char *user_id,
+                                     const sr_scored_id_t *items, size_t n,
+                                     int64_t model_version, int64_t event_ts_ms,
+                                     int64_t updated_ms, int64_t seq) {
+    return put_reco(sink, user_id, items, n, model_version, event_ts_ms, updated_ms, seq, false);
 }
 
 sr_err_t sr_redis_put_sim(sr_redis_sink_t *sink, const char *item_id,
@@ -867,7 +901,9 @@ static sr_err_t send_batch(sr_redis_sink_t *sink, commit_result_t *res, char *er
             drop_connection(sink);
             return SR_ERR_IO;
         }
-        if (r->type == REDIS_REPLY_INTEGER) {
+        if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
+            res->applied++; /* an unguarded SET */
+        } else if (r->type == REDIS_REPLY_INTEGER) {
             if (r->integer)
                 res->applied++;
             else
@@ -908,7 +944,8 @@ sr_err_t sr_redis_batch_commit(sr_redis_sink_t *sink, char *errstr, size_t errst
     if (err == SR_OK && res.noscript) {
         /* The server lost the scripts (SCRIPT FLUSH, a failover to a replica
          * that never saw SCRIPT LOAD). Load them and resend the whole batch:
-         * the writes that did run are idempotent under their guards. */
+         * the writes that did run are idempotent (header: batches and
+         * retries). */
         err = load_scripts(sink, errstr, errstr_size);
         if (err != SR_OK) {
             drop_connection(sink);

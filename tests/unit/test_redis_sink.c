@@ -523,6 +523,54 @@ static void test_redis_reco_json_older_write_never_overwrites_newer(void **state
     sr_redis_sink_destroy(sink);
 }
 
+static void write_reco_unguarded(sr_redis_sink_t *sink, const char *user,
+                                 const sr_scored_id_t *items, size_t n, int64_t event_ts_ms,
+                                 int64_t seq) {
+    sr_redis_batch_begin(sink);
+    assert_int_equal(sr_redis_put_reco_unguarded(sink, user, items, n, 7, event_ts_ms,
+                                                 1000 + seq, seq),
+                     SR_OK);
+    commit_ok(sink);
+}
+
+/* Unguarded: an older list replaces a newer one (the caller vouches there
+ * is none), counts as applied, keeps the TTL; the pair it stores is what a
+ * later guarded write compares against. Both formats. */
+static void test_redis_reco_unguarded_write_replaces_whatever_is_there(void **state) {
+    (void)state;
+    const sr_scored_id_t newer[] = {{"new", 2.0f}};
+    const sr_scored_id_t older[] = {{"old", 9.0f}, {"older", 1.0f}};
+    sr_redis_sink_t *json = new_sink(SR_REDIS_RECO_JSON);
+    write_reco(json, "u1", newer, 1, 2000, 5);
+    write_reco_unguarded(json, "u1", older, 2, 1000, 3);
+    assert_json_reco("u1", older, 2, "1000", "3");
+    assert_ttl_set("reco:{u1}");
+    write_reco(json, "u1", newer, 1, 1000, 2); /* guarded, below the stored pair */
+    assert_json_reco("u1", older, 2, "1000", "3");
+    write_reco(json, "u1", newer, 1, 1000, 4);
+    assert_json_reco("u1", newer, 1, "1000", "4");
+    sr_redis_sink_stats_t st;
+    sr_redis_sink_stats(json, &st);
+    assert_int_equal(st.writes_applied, 3);
+    assert_int_equal(st.writes_stale, 1);
+    sr_redis_sink_destroy(json);
+
+    sr_redis_sink_t *zset = new_sink(SR_REDIS_RECO_ZSET);
+    write_reco(zset, "u2", newer, 1, 2000, 5);
+    write_reco_unguarded(zset, "u2", older, 2, 1000, 3);
+    assert_zset("reco:{u2}", older, 2);
+    assert_hget("reco:{u2}:meta", "event_ts_ms", "1000");
+    assert_hget("reco:{u2}:meta", "seq", "3");
+    assert_ttl_set("reco:{u2}");
+    assert_ttl_set("reco:{u2}:meta");
+    write_reco(zset, "u2", newer, 1, 1000, 2);
+    assert_zset("reco:{u2}", older, 2);
+    sr_redis_sink_stats(zset, &st);
+    assert_int_equal(st.writes_applied, 2);
+    assert_int_equal(st.writes_stale, 1);
+    sr_redis_sink_destroy(zset);
+}
+
 static void test_redis_reco_json_replaces_a_key_left_by_the_zset_format(void **state) {
     (void)state;
     sr_redis_sink_t *zset = new_sink(SR_REDIS_RECO_ZSET);
@@ -847,6 +895,8 @@ int main(void) {
         cmocka_unit_test_setup(test_redis_reco_json_older_write_never_overwrites_newer,
                                flush_db),
         cmocka_unit_test_setup(test_redis_reco_json_replaces_a_key_left_by_the_zset_format,
+                               flush_db),
+        cmocka_unit_test_setup(test_redis_reco_unguarded_write_replaces_whatever_is_there,
                                flush_db),
         cmocka_unit_test_setup(test_redis_reco_json_rejects_ids_that_are_not_utf8, flush_db),
         cmocka_unit_test_setup(test_redis_puts_reject_bad_arguments_and_leave_the_batch,
