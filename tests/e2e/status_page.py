@@ -165,22 +165,32 @@ def main():
         port = int(addresses["http_port"])
         log(f"daemon ready, http on {port}")
 
-        # paced, not --rate 0: all of it at once reached the daemon one
-        # partition after another, days of event time apart, and with the
-        # other partitions' events late against the watermark no alert fired
-        gen = subprocess.run([args.streamrec, "gen", "--topic", "clicks", "--rate", "20000",
-                              *EVENTS_ARGS, "-X", f"kafka.bootstrap.servers={addresses['bootstrap']}"],
-                             capture_output=True, text=True, timeout=120)
-        check(gen.returncode == 0, f"streamrec gen failed: {gen.stderr}")
-        produced = int(re.search(r"(\d+) events produced", gen.stderr).group(1))
-        log(f"{produced} events produced")
+        def gen(*extra):
+            run = subprocess.run([args.streamrec, "gen", "--topic", "clicks", *EVENTS_ARGS, *extra,
+                                  "-X", f"kafka.bootstrap.servers={addresses['bootstrap']}"],
+                                 capture_output=True, text=True, timeout=120)
+            check(run.returncode == 0, f"streamrec gen failed: {run.stderr}")
+            return int(re.search(r"(\d+) events produced", run.stderr).group(1))
 
-        def settled():
-            m = parse_metrics(http_get(port, "/metrics"))
-            done = (m["streamrec_input_records_total"] == produced and
-                    m["streamrec_freshness_seconds_count"] == produced)
-            return m if done else None
-        wait_for("every event applied and acknowledged", settled)
+        def settled(records):
+            def done():
+                m = parse_metrics(http_get(port, "/metrics"))
+                return m if (m["streamrec_input_records_total"] == records and
+                             m["streamrec_freshness_seconds_count"] == records) else None
+            return done
+
+        # The stream must meet a consumer that is already fetching, and
+        # arrive paced (not --rate 0). Read from a full topic, the partitions
+        # came one after another, days of event time apart, in a batch or two,
+        # the other partitions' events late against the watermark, and no
+        # alert was published. The first fetch can come seconds after the
+        # assignment, so one event first (another seed: not the stream's
+        # first), applied and acknowledged, then the stream.
+        produced = gen("--count", "1", "--seed", "3")
+        wait_for("the first event applied and acknowledged", settled(produced))
+        produced += gen("--rate", "20000")
+        log(f"{produced} events produced")
+        wait_for("every event applied and acknowledged", settled(produced))
 
         # the numbers are stable once input stopped; lag comes from librdkafka's
         # statistics (every second) and the commit interval, so a page load is
