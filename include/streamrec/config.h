@@ -49,6 +49,7 @@ typedef struct sr_io_config {
     char *redis_url;           /* redis://host:port[/db] */
     int redis_key_ttl_s;
     char *redis_reco_format;   /* "zset" | "json" */
+    char *redis_reco_guard;    /* "replay" | "always" */
     char *output_reco_topic;   /* default reco.updates */
     char *output_churn_topic;  /* default churn.alerts */
     char *dlq_topic;           /* default: <first input topic>.dlq */

@@ -247,6 +247,10 @@ static const conf_prop_t props[] = {
      .def = "604800", .desc = "TTL of every key written to Redis"},
     {.name = "redis.reco.format", AS_ENUM(io.redis_reco_format, "zset,json"), .def = "json",
      .desc = "reco:{user} as one JSON string (GET; ~3x cheaper for Redis to write) or a sorted set (ZREVRANGE)"},
+    {.name = "redis.reco.guard", AS_ENUM(io.redis_reco_guard, "replay,always"), .def = "replay",
+     .desc = "which reco:{user} writes may not replace a newer list: those of input an "
+             "earlier owner of the partition may have processed (replay; the others are plain "
+             "writes, ~4x cheaper for Redis) or all (always: also fences a stalled former owner)"},
     {.name = "output.reco.topic", AS_STRING(io.output_reco_topic), .flags = CONF_NONEMPTY,
      .def = "reco.updates", .desc = "topic of recommendation updates"},
     {.name = "output.churn.topic", AS_STRING(io.output_churn_topic), .flags = CONF_NONEMPTY,

@@ -239,6 +239,8 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
             atomic_load(&m->kafka_delivery_errors));
     counter(&b, "streamrec_recommendations_total",
             "recommendation lists (reco:{user}) acknowledged by Redis", st.recos_written);
+    counter(&b, "streamrec_recommendations_guarded_total",
+            "of those, written under the replay guard (redis.reco.guard)", st.recos_guarded);
     counter(&b, "streamrec_neighbour_lists_total",
             "similar-item lists (sim:{item}) acknowledged by Redis", st.sims_written);
     sr_prom_family(&b, "streamrec_churn_alerts_total", SR_PROM_COUNTER,

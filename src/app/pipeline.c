@@ -164,6 +164,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         goto fail;
     rcfg.host = host;
     rcfg.key_ttl_s = cfg->io.redis_key_ttl_s;
+    p->reco_guard_always = strcmp(cfg->io.redis_reco_guard, "always") == 0;
     if (!(p->redis = sr_redis_sink_new(&rcfg, errstr, errstr_size)))
         goto fail;
 
@@ -363,6 +364,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);
     free(p->positions);
     pl_free_positions(p->ck_positions, p->n_ck_positions);
+    pl_free_positions(p->live, p->n_live);
     pl_clear_covers(p);
     sr_kafka_out_destroy(p->out);
     sr_redis_sink_destroy(p->redis);

@@ -61,6 +61,7 @@ typedef struct sr_pipeline_stats {
     uint64_t dead_letters;     /* records sent to the DLQ */
     uint64_t batches_acked;
     uint64_t recos_written;    /* reco:{user} writes acknowledged by Redis */
+    uint64_t recos_guarded;    /* of those, written under the replay guard */
     uint64_t sims_written;
     uint64_t alerts;           /* churn alerts produced (FIRING and RESOLVED) */
     uint64_t redis_retries;

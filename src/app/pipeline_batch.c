@@ -52,7 +52,7 @@ batch_t *pl_batch_new(void) {
     return b;
 }
 
-static sr_err_t note_record(batch_t *b, const rd_kafka_message_t *m) {
+static sr_err_t note_record(sr_pipeline_t *p, batch_t *b, const rd_kafka_message_t *m) {
     const char *topic = rd_kafka_topic_name(m->rkt);
     out_offset_t *o = NULL;
     for (size_t k = 0; k < b->n_offsets; k++)
@@ -67,7 +67,10 @@ static sr_err_t note_record(batch_t *b, const rd_kafka_message_t *m) {
         if (!(o->topic = sr_arena_strndup(b->arena, topic, strlen(topic))))
             return SR_ERR_NOMEM;
         o->partition = m->partition;
+        o->live_from = pl_live_from(p, topic, m->partition);
     }
+    if (m->offset < o->live_from)
+        b->replay = true;
     o->next = m->offset + 1;
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(m, &tstype);
@@ -176,7 +179,7 @@ void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
         p->open_since_ms = sr_clock_mono_ms();
     }
     batch_t *b = p->open;
-    if (note_record(b, m) != SR_OK) {
+    if (note_record(p, b, m) != SR_OK) {
         pl_fail(p, "%s", "cannot track an input offset (out of memory or too many partitions)");
         return;
     }

@@ -66,12 +66,46 @@ sr_err_t pl_set_position(sr_pipeline_t *p, const char *topic, int32_t partition,
     return SR_OK;
 }
 
-static void drop_position(sr_pipeline_t *p, const char *topic, int32_t partition) {
-    position_t *pos = pl_find_position(p, topic, partition);
+static void drop_from(position_t *list, size_t *n, const char *topic, int32_t partition) {
+    position_t *pos = find_in(list, *n, topic, strlen(topic), partition);
     if (!pos)
         return;
     free(pos->topic);
-    *pos = p->positions[--p->n_positions];
+    *pos = list[--*n];
+}
+
+static void drop_position(sr_pipeline_t *p, const char *topic, int32_t partition) {
+    drop_from(p->positions, &p->n_positions, topic, partition);
+}
+
+/* ---- replays (pipeline_internal.h) --------------------------------------- */
+
+int64_t pl_live_from(sr_pipeline_t *p, const char *topic, int32_t partition) {
+    position_t *known = find_in(p->live, p->n_live, topic, strlen(topic), partition);
+    if (known)
+        return known->next;
+    int64_t low, high;
+    if (rd_kafka_get_watermark_offsets(sr_kafka_in_handle(p->in), topic, partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0)
+        return INT64_MAX;
+    position_t *grown = realloc(p->live, (p->n_live + 1) * sizeof *grown);
+    if (!grown)
+        return INT64_MAX; /* asked again at the next batch */
+    p->live = grown;
+    if (!(grown[p->n_live].topic = strdup(topic)))
+        return INT64_MAX;
+    grown[p->n_live].partition = partition;
+    grown[p->n_live].next = high;
+    p->n_live++;
+    return high;
+}
+
+/* A partition given up or (re)assigned may be processed elsewhere in
+ * between: its live_from is taken afresh. */
+static void forget_live_from(sr_pipeline_t *p, const rd_kafka_topic_partition_list_t *parts) {
+    for (int k = 0; k < parts->cnt; k++)
+        drop_from(p->live, &p->n_live, parts->elems[k].topic, parts->elems[k].partition);
 }
 
 /* ---- rebalances ---------------------------------------------------------- */
@@ -405,8 +439,13 @@ void pl_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
     if (parts->cnt > 0)
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions revoked: %s", which);
     atomic_fetch_add(&p->metrics.revokes, 1);
-    pl_drain(p); /* the revoked partitions' offsets must be stored before they go */
     bool lost = rd_kafka_assignment_lost(sr_kafka_in_handle(p->in));
+    /* Lost: another member may own the partitions and have written newer
+     * lists already, so what still drains goes under the guard. */
+    atomic_store(&p->assignment_lost, lost);
+    pl_drain(p); /* the revoked partitions' offsets must be stored before they go */
+    atomic_store(&p->assignment_lost, 0);
+    forget_live_from(p, parts);
     if (p->ckpt_on && lost && !atomic_load(&p->failed)) {
         /* A session that ran out loses every partition, and the whole state
          * goes back with them. Only some lost (a topic deleted or no longer
@@ -441,6 +480,7 @@ void pl_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
     if (parts->cnt > 0)
         sr_log(SR_LOG_INFO, &SR_LOG_CTX("pipeline"), "partitions assigned: %s", which);
     atomic_fetch_add(&p->metrics.assigns, 1);
+    forget_live_from(p, parts);
     uint64_t restored = atomic_load(&p->users_restored);
     if (p->ck_first_assignment)
         forget_unassigned(p, parts);

@@ -48,7 +48,7 @@
  * - Under `lag_lock`: lag, n_lag, cap_lag (engine thread writes, HTTP
  *   thread reads).
  * - Atomics, read by any thread: the counters (records_in and most others
- *   written by the engine thread; recos_written, sims_written,
+ *   written by the engine thread; recos_written, recos_guarded, sims_written,
  *   redis_retries and redis_up by the sink thread), paused, partitions,
  *   queued_max, the checkpoint_* figures, and metrics (most written by the
  *   engine thread; freshness_ms and redis_write_us by the sink thread;
@@ -121,6 +121,7 @@ typedef struct out_offset {
     int32_t partition;
     int64_t next;
     int64_t last_ts_ms; /* Kafka timestamp of the last record, -1: none */
+    int64_t live_from;  /* pl_live_from when the batch's first record of it came */
 } out_offset_t;
 
 /* An assigned input partition as /metrics sees it: where the acknowledged
@@ -148,6 +149,7 @@ typedef struct batch {
     int64_t *produced_ms; /* Kafka timestamps of the input records, for freshness */
     size_t n_records, cap_records;
     int64_t model_version;
+    bool replay; /* holds a record below its partition's live_from: Redis writes guarded */
     uint64_t n_alerts, n_dead_letters, n_events, n_firing;
     atomic_int pending_kafka; /* produced, not yet acknowledged */
     atomic_int kafka_failed;
@@ -183,6 +185,13 @@ struct sr_pipeline {
     uint8_t *user_state;         /* one exported user */
     position_t *positions;       /* next offset to read, per input partition processed */
     size_t n_positions;
+    /* Replays: per assigned partition, the first offset no earlier owner can
+     * have processed (pl_live_from; position_t's shape, `next` holding that
+     * offset). Absent: not known yet. */
+    position_t *live;
+    size_t n_live;
+    bool reco_guard_always;      /* redis.reco.guard=always */
+    atomic_int assignment_lost;  /* set while a lost assignment's batches drain */
 
     /* checkpoints (checkpoint.dir) */
     bool ckpt_on;
@@ -237,7 +246,7 @@ struct sr_pipeline {
     sr_log_limit_t dlq_log_limit, consumer_log_limit;
     sr_log_limit_t refused_log_limit; /* sink thread */
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
-        sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored,
+        recos_guarded, sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored,
         users_evicted, items_evicted;
     atomic_int paused;
     atomic_int partitions;
@@ -303,6 +312,19 @@ sr_err_t pl_set_position(sr_pipeline_t *p, const char *topic, int32_t partition,
 void pl_free_positions(position_t *list, size_t n);
 sr_err_t pl_note_user_partition(sr_pipeline_t *p, const sr_event_t *ev, int32_t partition);
 void pl_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+/* Replays. A partition's records below its live_from may have been
+ * processed before -- by its previous owner, or by this group before a
+ * restart -- and their reco writes could be older than what Redis holds, so
+ * a batch with such a record writes under the guard (redis_sink.h). From
+ * live_from on, the records are new to the group: their lists are the
+ * newest there are, and are written without the guard, ~4x cheaper for
+ * Redis. live_from is the partition's high watermark as of the first fetch
+ * that returned a record after the assignment (librdkafka keeps it from each
+ * fetch response, so asking costs no request; taken at the first record
+ * rather than at the assignment, it can only be later: on the safe side).
+ * INT64_MAX while unknown. A former owner that stalled past its session and
+ * still writes is not fenced by this; redis.reco.guard=always is. */
+int64_t pl_live_from(sr_pipeline_t *p, const char *topic, int32_t partition);
 void pl_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts);
 
 /* pipeline_checkpoint.c (engine thread) */

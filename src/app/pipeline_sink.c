@@ -33,11 +33,17 @@ static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, si
     int64_t now = sr_clock_wall_ms();
     sr_redis_batch_begin(p->redis);
     sr_err_t err = SR_OK;
+    /* Replays (pipeline_internal.h): only input new to the group may skip
+     * the guard. */
+    bool guarded = p->reco_guard_always || b->replay || atomic_load(&p->assignment_lost);
+    sr_err_t (*put_reco)(sr_redis_sink_t *, const char *, const sr_scored_id_t *, size_t,
+                         int64_t, int64_t, int64_t, int64_t) =
+        guarded ? sr_redis_put_reco : sr_redis_put_reco_unguarded;
     for (size_t r = 0; r < b->n_recos && !err; r++) {
         const out_list_t *o = &b->recos[r];
         err = refused(p, "reco", o->id,
-                      sr_redis_put_reco(p->redis, o->id, o->items, o->n, b->model_version,
-                                        o->event_ts_ms, now, o->seq));
+                      put_reco(p->redis, o->id, o->items, o->n, b->model_version, o->event_ts_ms,
+                               now, o->seq));
     }
     for (size_t s = 0; s < b->n_sims && !err; s++)
         err = refused(p, "sim", b->sims[s].id,
@@ -49,7 +55,10 @@ static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, si
     }
     if (err)
         return sr_seterr(err, errstr, errstr_size, "adding a Redis write: %s", sr_err_name(err));
-    return sr_redis_batch_commit(p->redis, errstr, errstr_size);
+    err = sr_redis_batch_commit(p->redis, errstr, errstr_size);
+    if (err == SR_OK && guarded)
+        atomic_fetch_add_explicit(&p->recos_guarded, b->n_recos, memory_order_relaxed);
+    return err;
 }
 
 /* Writes a batch to Redis, retrying with backoff while Redis is away or

@@ -87,6 +87,7 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->dead_letters = atomic_load(&p->dead_letters);
     out->batches_acked = atomic_load(&p->batches_acked);
     out->recos_written = atomic_load(&p->recos_written);
+    out->recos_guarded = atomic_load(&p->recos_guarded);
     out->sims_written = atomic_load(&p->sims_written);
     out->alerts = atomic_load(&p->alerts);
     out->redis_retries = atomic_load(&p->redis_retries);

@@ -158,6 +158,16 @@ static inline int64_t committed_sum(fixture_t *f) {
     return sum;
 }
 
+/* Waits (up to a minute) until the group's committed offsets sum to want;
+ * returns the last sum seen. */
+static inline int64_t wait_for_commit(fixture_t *f, int64_t want) {
+    int64_t sum = -1;
+    for (double start = now_s(); now_s() - start < 60; sleep_ms(200))
+        if ((sum = committed_sum(f)) == want)
+            break;
+    return sum;
+}
+
 /* The newest valid checkpoint in dir, loaded; NULL (errstr says why, if
  * anything failed) if there is none. */
 static inline sr_checkpoint_t *load_newest_checkpoint(const char *dir, char *errstr,

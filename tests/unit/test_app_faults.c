@@ -139,15 +139,6 @@ static bool wait_for_redis(fixture_t *f, const feeder_t *fd, int users) {
     return false;
 }
 
-/* Waits (up to TIMEOUT_S) until the group's committed offsets sum to want. */
-static int64_t wait_for_commit(fixture_t *f, int64_t want) {
-    int64_t sum = -1;
-    for (double start = now_s(); now_s() - start < TIMEOUT_S; sleep_ms(200))
-        if ((sum = committed_sum(f)) == want)
-            break;
-    return sum;
-}
-
 /* Distinct users of [0, users) with a record in reco.updates. */
 static int users_in_reco_topic(fixture_t *f, int users) {
     char errstr[512];

@@ -270,6 +270,85 @@ static void test_batch_limit_grows_with_the_input_age(void **state) {
     assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now + 5000, now, batch, backlog), batch);
 }
 
+/* A list from the far future in every user's reco key: a guarded write
+ * leaves it, an unguarded one replaces it. */
+static const char FUTURE_LIST[] = "{\"event_ts_ms\":9000000000000,\"seq\":1,\"items\":[]}";
+
+static void plant_future_lists(fixture_t *f) {
+    redisContext *c = redisConnect("127.0.0.1", sr_redis_spawn_port(f->redis));
+    assert_true(c && !c->err);
+    for (int u = 0; u < USERS; u++) {
+        char key[32];
+        snprintf(key, sizeof key, "reco:{u%d}", u);
+        redisReply *reply = redisCommand(c, "SET %s %s", key, FUTURE_LIST);
+        assert_true(reply && reply->type == REDIS_REPLY_STATUS);
+        freeReplyObject(reply);
+    }
+    redisFree(c);
+}
+
+/* Users whose reco key still holds the planted list. */
+static int future_lists_left(fixture_t *f) {
+    redisContext *c = redisConnect("127.0.0.1", sr_redis_spawn_port(f->redis));
+    assert_true(c && !c->err);
+    int left = 0;
+    for (int u = 0; u < USERS; u++) {
+        char key[32];
+        snprintf(key, sizeof key, "reco:{u%d}", u);
+        redisReply *reply = redis_cmd(c, "GET %s", key);
+        left += reply->type == REDIS_REPLY_STRING && strcmp(reply->str, FUTURE_LIST) == 0;
+        freeReplyObject(reply);
+    }
+    redisFree(c);
+    return left;
+}
+
+/* redis.reco.guard=replay: input that was already in the partition when it
+ * was assigned (which an earlier owner may have processed) is written under
+ * the guard, so it cannot replace a newer list; input that arrived after is
+ * new to the group and is written plainly. redis.reco.guard=always guards
+ * that too. */
+static void test_only_replayed_input_is_written_under_the_guard(void **state) {
+    fixture_t *f = *state;
+    char errstr[256];
+    produce_views(f, 0, USERS, 0, 3, false);
+    plant_future_lists(f);
+    runner_t r;
+    start_pipeline(f, &r);
+    int64_t replayed = wait_for_commit(f, USERS * 3);
+    int left_after_replay = future_lists_left(f);
+    sr_pipeline_stats_t after_replay;
+    sr_pipeline_stats(r.p, &after_replay);
+    produce_views(f, 0, USERS, 3, 2, false);
+    int64_t live = wait_for_commit(f, USERS * 5);
+    int left_after_live = future_lists_left(f);
+    sr_pipeline_stats_t st;
+    stop_pipeline(&r, &st);
+    assert_int_equal(replayed, USERS * 3);
+    assert_int_equal(left_after_replay, USERS);
+    assert_true(after_replay.recos_written >= USERS);
+    assert_int_equal(after_replay.recos_guarded, after_replay.recos_written);
+    assert_int_equal(live, USERS * 5);
+    assert_int_equal(left_after_live, 0);
+    assert_true(st.recos_written - st.recos_guarded >= USERS);
+    assert_int_equal(st.recos_guarded, after_replay.recos_guarded);
+
+    assert_int_equal(sr_config_set(&f->cfg, "redis.reco.guard", "always", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    start_pipeline(f, &r);
+    produce_views(f, 0, USERS, 5, 1, false); /* taken as a replay by any setting */
+    replayed = wait_for_commit(f, USERS * 6);
+    plant_future_lists(f);
+    produce_views(f, 0, USERS, 6, 2, false);
+    live = wait_for_commit(f, USERS * 8);
+    left_after_live = future_lists_left(f);
+    stop_pipeline(&r, &st);
+    assert_int_equal(replayed, USERS * 6);
+    assert_int_equal(live, USERS * 8);
+    assert_int_equal(left_after_live, USERS);
+    assert_int_equal(st.recos_guarded, st.recos_written);
+}
+
 /* Events in -> Redis keys, reco.updates records and dead letters out; after
  * a graceful stop a second run of the same group starts after everything
  * the first one processed (and only after it). */
@@ -600,6 +679,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_limit_grows_with_the_input_age),
         WITH_FIXTURE(test_pipeline_events_to_redis_kafka_and_dlq_then_commit),
+        WITH_FIXTURE(test_only_replayed_input_is_written_under_the_guard),
         WITH_FIXTURE(test_rebalance_moves_user_state_with_the_partition),
         WITH_FIXTURE(test_checkpoint_on_stop_and_restart_from_it),
         WITH_FIXTURE(test_checkpoint_before_the_assignment_keeps_the_restored_positions),
