@@ -274,7 +274,7 @@ static const conf_prop_t props[] = {
     {.name = "checkpoint.keep", AS_INT(io.checkpoint_keep), .min = 1, .max = 1000, .def = "3",
      .desc = "newest checkpoint files kept in checkpoint.dir; older ones are removed"},
     /* 10 ms (was 20): at 100,000 events/s a batch's close and its Redis
-     * write take ~15 ms each, and the open time was the largest part of the
+     * write took ~15 ms each, and the open time was the largest part of the
      * freshness left to cut (p99 131 -> ~95 ms). Input that is behind lets
      * batches grow with its age (pl_batch_limit_ms) up to 250 ms: 300,000
      * offered then came in at ~240k events/s against ~190k with 50 ms. */
@@ -282,7 +282,7 @@ static const conf_prop_t props[] = {
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
     {.name = "batch.backlog.max.ms", AS_INT(io.batch_backlog_max_ms), .min = 1, .max = 60000,
      .def = "250",
-     .desc = "while the input is behind, a batch may stay open for an eighth of its newest "
+     .desc = "while the input is behind, a batch may stay open for a quarter of its newest "
              "record's age (Kafka timestamp), up to this long (at least batch.max.ms), so each "
              "busy user is recomputed once for more of its events"},
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,

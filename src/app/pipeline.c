@@ -237,9 +237,9 @@ static void log_consumer_error(sr_pipeline_t *p, const rd_kafka_message_t *m) {
 
 int64_t pl_batch_limit_ms(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms,
                           int64_t batch_ms, int64_t backlog_ms) {
-    if (n_polled < PL_POLL_MAX)
-        return batch_ms;
-    int64_t limit = newest_ts_ms < 0 ? backlog_ms : (now_ms - newest_ts_ms) / PL_BATCH_AGE_SHARE;
+    if (newest_ts_ms < 0) /* no timestamp: only a full poll says the input is behind */
+        return n_polled >= PL_POLL_MAX ? backlog_ms : batch_ms;
+    int64_t limit = (now_ms - newest_ts_ms) / PL_BATCH_AGE_SHARE;
     return limit < batch_ms ? batch_ms : limit > backlog_ms ? backlog_ms : limit;
 }
 
@@ -269,7 +269,8 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
             timeout = left < 1 ? 0 : left < POLL_WAIT_MS ? (int)left : POLL_WAIT_MS;
         }
         size_t n = sr_kafka_in_poll(p->in, msgs, PL_POLL_MAX, timeout);
-        limit_ms = batch_limit_ms(msgs, n, batch_ms, backlog_ms);
+        if (n > 0) /* an empty poll says nothing about the input's age */
+            limit_ms = batch_limit_ms(msgs, n, batch_ms, backlog_ms);
         for (size_t k = 0; k < n && k < SR_ENGINE_PREFETCH_AHEAD; k++) pl_hint_record(p, msgs[k]);
         for (size_t k = 0; k < n; k++) {
             if (k + SR_ENGINE_PREFETCH_AHEAD < n)
