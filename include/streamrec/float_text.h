@@ -1,5 +1,5 @@
-/* streamrec float_text: a float as the text printf("%.9g") gives it,
- * without printf.
+/* streamrec float_text: numbers as the text printf gives them, without
+ * printf -- a float as "%.9g" gives it, and an unsigned integer in decimal.
  *
  * Nine significant digits read back (strtof, or strtod then a cast to
  * float) as exactly the same float, which is why the Redis sink writes
@@ -16,6 +16,7 @@
 #define STREAMREC_FLOAT_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* "-1.17549435e-38": 15 characters is the longest, plus the NUL. */
 #define SR_FLOAT_TEXT_MAX 16
@@ -23,5 +24,9 @@
 /* Writes v's text and a NUL into out (SR_FLOAT_TEXT_MAX bytes); returns
  * the text's length. */
 size_t sr_float_text(char *out, float v);
+
+/* Writes v in decimal (at most 20 digits, no NUL) at out; returns the
+ * number of digits. */
+size_t sr_u64_text(char *out, uint64_t v);
 
 #endif

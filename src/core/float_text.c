@@ -93,3 +93,14 @@ size_t sr_float_text(char *out, float v) {
     *p = '\0';
     return (size_t)(p - out);
 }
+
+size_t sr_u64_text(char *out, uint64_t v) {
+    char reversed[20];
+    size_t n = 0;
+    do {
+        reversed[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = reversed[n - 1 - i];
+    return n;
+}

@@ -498,24 +498,12 @@ static sr_err_t reserve_write(sr_redis_sink_t *sink, size_t resp_bytes) {
     return SR_OK;
 }
 
-static size_t fmt_u64(char *out, uint64_t v) {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 static size_t fmt_i64(char *out, int64_t v) {
     if (v < 0) {
         out[0] = '-';
-        return 1 + fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v);
+        return 1 + sr_u64_text(out + 1, (uint64_t)0 - (uint64_t)v);
     }
-    return fmt_u64(out, (uint64_t)v);
+    return sr_u64_text(out, (uint64_t)v);
 }
 
 /* The shortest of 15 or 17 digits that reads back as v: a probability is
@@ -529,7 +517,7 @@ static size_t fmt_double(char *out, double v) {
 
 static char *put_array_header(char *p, size_t n) {
     *p++ = '*';
-    p += fmt_u64(p, n);
+    p += sr_u64_text(p, n);
     *p++ = '\r';
     *p++ = '\n';
     return p;
@@ -537,7 +525,7 @@ static char *put_array_header(char *p, size_t n) {
 
 static char *put_bulk(char *p, const char *s, size_t len) {
     *p++ = '$';
-    p += fmt_u64(p, len);
+    p += sr_u64_text(p, len);
     *p++ = '\r';
     *p++ = '\n';
     memcpy(p, s, len);
@@ -564,7 +552,7 @@ static char *put_key(char *p, const char *base, size_t *key_off, const char *pre
     size_t prefix_len = strlen(prefix), suffix_len = strlen(suffix);
     size_t len = prefix_len + 1 + id_len + 1 + suffix_len;
     *p++ = '$';
-    p += fmt_u64(p, len);
+    p += sr_u64_text(p, len);
     *p++ = '\r';
     *p++ = '\n';
     if (key_off)

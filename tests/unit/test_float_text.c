@@ -1,5 +1,5 @@
 /* sr_float_text prints exactly what printf("%.9g") prints, and that text
- * reads back as the same float. */
+ * reads back as the same float; sr_u64_text what printf("%llu") prints. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -73,11 +73,37 @@ static void test_float_text_matches_printf_at_the_edges(void **state) {
     for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) assert_like_printf(specials[i]);
 }
 
+static void assert_u64_like_printf(uint64_t v) {
+    char want[32], got[32];
+    snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+    memset(got, 'x', sizeof got);
+    size_t n = sr_u64_text(got, v);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(got, want, n);
+    assert_int_equal(got[n], 'x'); /* nothing written past the digits */
+}
+
+/* Integers: every width from one digit to twenty, the powers of ten and
+ * their neighbours, and random values of every bit length. */
+static void test_u64_text_matches_printf(void **state) {
+    (void)state;
+    uint64_t ten = 1;
+    for (int d = 0; d < 20; d++, ten *= 10) {
+        assert_u64_like_printf(ten);
+        assert_u64_like_printf(ten - 1);
+        assert_u64_like_printf(ten + 1);
+    }
+    assert_u64_like_printf(UINT64_MAX);
+    uint64_t rng = 7;
+    for (int i = 0; i < 100000; i++) assert_u64_like_printf(sr_rng_next(&rng) >> (i % 64));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_text_matches_printf_on_random_bit_patterns),
         cmocka_unit_test(test_float_text_matches_printf_on_scores),
         cmocka_unit_test(test_float_text_matches_printf_at_the_edges),
+        cmocka_unit_test(test_u64_text_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
