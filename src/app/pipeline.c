@@ -125,7 +125,8 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     }
     if ((!p->engine && !(p->engine = sr_engine_new(&cfg->engine, errstr, errstr_size))) ||
         !(p->decoder = sr_click_decoder_new(errstr, errstr_size)) ||
-        !(p->encoder = sr_output_encoder_new(errstr, errstr_size)))
+        !(p->encoder = sr_output_encoder_new(errstr, errstr_size)) ||
+        !(p->sink_encoder = sr_output_encoder_new(errstr, errstr_size)))
         goto fail;
     if (!(p->user_state = malloc(sr_engine_user_state_max(p->engine))) ||
         !(p->sim_throttle = sr_sim_throttle_new(cfg->io.sim_publish_interval_ms)) ||
@@ -378,6 +379,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     sr_kafka_stats_slot_destroy(&p->consumer_stats);
     sr_kafka_stats_slot_destroy(&p->producer_stats);
     sr_output_encoder_destroy(p->encoder);
+    sr_output_encoder_destroy(p->sink_encoder);
     sr_click_decoder_destroy(p->decoder);
     sr_schema_registry_destroy(p->registry);
     sr_engine_destroy(p->engine);

@@ -1,7 +1,8 @@
 /* streamrec pipeline, batches (engine thread): input records are noted,
  * decoded and applied or dead-lettered into the open batch; closing it
- * flushes the engine, encodes and produces the batch's Kafka records and
- * hands it to the sink thread; acknowledged batches come back and their
+ * flushes the engine, produces the batch's churn alerts, copies its lists
+ * into the batch and hands it to the sink thread (which produces the
+ * RecommendationUpdates); acknowledged batches come back and their
  * offsets are stored. See pipeline_internal.h for who owns what. */
 #include "pipeline_internal.h"
 
@@ -10,9 +11,6 @@
 #include <string.h>
 
 #include "streamrec/intern.h"
-
-#define OUTPUT_SCHEMA_ID_RECO 2 /* Confluent ids of our output schemas (no registry yet) */
-#define OUTPUT_SCHEMA_ID_ALERT 3
 
 /* A counter with one writing thread: a plain load and store, no locked add. */
 static void bump(_Atomic uint64_t *c, uint64_t by) {
@@ -117,12 +115,12 @@ void pl_on_delivery(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err) {
     atomic_fetch_sub(&b->pending_kafka, 1);
 }
 
-static sr_err_t produce(sr_pipeline_t *p, batch_t *b, const char *topic, const char *key,
-                        size_t len) {
+sr_err_t pl_produce(sr_pipeline_t *p, batch_t *b, const char *topic, const char *key,
+                    const uint8_t *record, size_t len) {
     char errstr[256];
     atomic_fetch_add(&b->pending_kafka, 1);
-    if (sr_kafka_out_produce(p->out, topic, RD_KAFKA_PARTITION_UA, key, strlen(key), p->record,
-                             len, NULL, b, errstr, sizeof errstr) != SR_OK) {
+    if (sr_kafka_out_produce(p->out, topic, RD_KAFKA_PARTITION_UA, key, strlen(key), record, len,
+                             NULL, b, errstr, sizeof errstr) != SR_OK) {
         atomic_fetch_sub(&b->pending_kafka, 1);
         pl_fail(p, "cannot produce an output record: %s", errstr);
         return SR_ERR_IO;
@@ -301,7 +299,6 @@ void pl_close_batch(sr_pipeline_t *p) {
         return;
     }
     char errstr[256];
-    int64_t now = sr_clock_wall_ms();
     size_t n_due = 0;
     if (take_due_sims(p, &n_due) != SR_OK)
         goto nomem;
@@ -327,17 +324,7 @@ void pl_close_batch(sr_pipeline_t *p) {
             for (size_t i = 0; i < n; i++) p->recall_items[i] = u->items[i].item;
             sr_recall_published(p->recall, u->user, p->recall_items, n);
         }
-        sr_reco_record_t rec = {.user_id = o->id, .items = o->items, .n_items = o->n,
-                                .model_version = b->model_version, .event_ts_ms = o->event_ts_ms,
-                                .produced_ts_ms = now, .seq = o->seq};
-        size_t len;
-        if (sr_encode_reco(p->encoder, &rec, OUTPUT_SCHEMA_ID_RECO, p->record, sizeof p->record,
-                           &len, errstr, sizeof errstr) != SR_OK) {
-            pl_fail(p, "cannot encode a RecommendationUpdate: %s", errstr);
-            goto fail;
-        }
-        if (produce(p, b, p->cfg->io.output_reco_topic, o->id, len) != SR_OK)
-            goto fail;
+        /* its RecommendationUpdate record is the sink thread's to encode */
     }
     int64_t mono = sr_clock_mono_ms();
     for (size_t s = 0; s < ob->n_sims; s++) {
@@ -374,7 +361,7 @@ void pl_close_batch(sr_pipeline_t *p) {
             pl_fail(p, "cannot encode a ChurnAlert: %s", errstr);
             goto fail;
         }
-        if (produce(p, b, p->cfg->io.output_churn_topic, u->user_id, len) != SR_OK)
+        if (pl_produce(p, b, p->cfg->io.output_churn_topic, u->user_id, p->record, len) != SR_OK)
             goto fail;
         const char *churn_user = sr_arena_strndup(b->arena, u->user_id, strlen(u->user_id));
         if (!churn_user)

@@ -24,12 +24,13 @@
  * - Set once in sr_pipeline_new, before the sink thread starts, read-only
  *   after: cfg, framing, dlq_topic, handoff, changelog_topic, ckpt_on,
  *   ckpt_cfg, consumer_props, n_consumer_props and the object pointers
- *   (decoder, encoder, registry, in, out, redis, recall, churn_auc, status).
+ *   (decoder, encoder, sink_encoder, registry, in, out, redis, recall,
+ *   churn_auc, status).
  *   The engine and sim_throttle pointers too, except that a lost assignment
  *   replaces both (pl_roll_back) -- on the engine thread, the only one
  *   that uses them.
  * - Engine thread only: the engine, decoder, encoder and registry objects
- *   themselves; stop; open, open_since_ms, record; the handoff state
+ *   themselves; stop; open, open_since_ms, record (ChurnAlerts); the handoff state
  *   (restore, user_partition, user_state, positions); the checkpoint state
  *   (ck_positions, ck_first_assignment, ckpt_next_ms, ckpt_child,
  *   ckpt_result_fd, ckpt_file, ckpt_started_ms, sims_flush_all, the
@@ -37,8 +38,9 @@
  *   sim_list; recall and recall_items for observing; the log limits. The
  *   consumer `in` is polled, paused and stored here only (the HTTP thread
  *   only reads watermarks through its handle, which librdkafka allows).
- * - Sink thread only: redis. The producer `out` is produced to by the
- *   engine thread and polled by the sink thread (and by the engine thread
+ * - Sink thread only: redis, sink_encoder and sink_record (the
+ *   RecommendationUpdates). The producer `out` is produced to by both
+ *   threads and polled by the sink thread (and by the engine thread
  *   while it waits for its own records: a failed batch close, a handoff),
  *   so pl_on_delivery runs on either; that is why a batch's pending_kafka
  *   and kafka_failed are atomics.
@@ -92,6 +94,9 @@
 
 #define MAX_PARTITIONS 1024     /* input partitions one batch can cover */
 #define RECORD_BYTES_MAX 65536  /* one encoded output record */
+/* Confluent ids of our output schemas (no registry for outputs yet) */
+#define OUTPUT_SCHEMA_ID_RECO 2
+#define OUTPUT_SCHEMA_ID_ALERT 3
 
 typedef struct out_list {
     const char *id; /* the batch's copy: an eviction frees the engine's */
@@ -230,7 +235,9 @@ struct sr_pipeline {
 
     batch_t *open;
     int64_t open_since_ms;
-    uint8_t record[RECORD_BYTES_MAX];
+    uint8_t record[RECORD_BYTES_MAX];     /* engine thread: a ChurnAlert */
+    sr_output_encoder_t *sink_encoder;    /* sink thread: RecommendationUpdates */
+    uint8_t sink_record[RECORD_BYTES_MAX];
 
     sr_hist_t freshness;
     sr_pipeline_metrics_t metrics;
@@ -294,6 +301,10 @@ void pl_batch_free(batch_t *b);             /* whoever holds the batch */
 void pl_queue_push(queue_t *q, batch_t *b); /* either thread; the caller guards q */
 batch_t *pl_queue_take_all(queue_t *q);
 void pl_on_delivery(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err); /* any thread */
+/* Produces one output record of batch b (copied), counted in its
+ * pending_kafka; a failure fails the pipeline. Engine or sink thread. */
+sr_err_t pl_produce(sr_pipeline_t *p, batch_t *b, const char *topic, const char *key,
+                    const uint8_t *record, size_t len);
 void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m);
 void pl_close_batch(sr_pipeline_t *p);
 void pl_publish_engine_counts(sr_pipeline_t *p);
