@@ -12,7 +12,12 @@
 #define MAX_CANDIDATES (MAX_SEEDS * SR_SIM_SLOTS + SR_TRENDING_CANDIDATES_MAX)
 #define SR_TRENDING_CANDIDATES_MAX 255
 
-#define EXCLUDED UINT32_MAX
+/* cand_index entries are 16 bits: half the footprint of 32 keeps more of
+ * the index in the nearest caches, and the candidate loop's lookups into it
+ * (hundreds a user, at random items) are most of a refresh. */
+typedef uint16_t cand_index_t;
+#define EXCLUDED UINT16_MAX
+_Static_assert(MAX_CANDIDATES < EXCLUDED, "a candidate index must fit below EXCLUDED");
 
 typedef struct candidate {
     uint32_t item;
@@ -25,7 +30,7 @@ struct sr_recommender {
     sr_reco_config_t cfg;
     /* item -> index in cands + 1 for the current user; 0 = absent. Reset by
      * walking cands after each user, so no O(items) clear per user. */
-    uint32_t *cand_index;
+    cand_index_t *cand_index;
     size_t n_items_cap;
     candidate_t cands[MAX_CANDIDATES];
     uint64_t keys[MAX_CANDIDATES]; /* rank keys (select.h) of the candidates */
@@ -90,7 +95,7 @@ static sr_err_t ensure_scratch(sr_recommender_t *r, size_t n_items, int k) {
     if (n_items > r->n_items_cap) {
         size_t cap = r->n_items_cap ? r->n_items_cap : 1024;
         while (cap < n_items) cap *= 2;
-        uint32_t *idx = realloc(r->cand_index, cap * sizeof *idx);
+        cand_index_t *idx = realloc(r->cand_index, cap * sizeof *idx);
         if (!idx)
             return SR_ERR_NOMEM;
         memset(idx + r->n_items_cap, 0, (cap - r->n_items_cap) * sizeof *idx);
@@ -152,7 +157,7 @@ static size_t load_seeds(const sr_recommender_t *r, const sr_sim_t *sim, const s
 /* Adds to (or creates) the candidate for item; returns its index or -1 if
  * the item is excluded. */
 static int candidate(sr_recommender_t *r, size_t *n, uint32_t item) {
-    uint32_t idx = r->cand_index[item];
+    cand_index_t idx = r->cand_index[item];
     if (idx == EXCLUDED)
         return -1;
     if (idx)
@@ -162,7 +167,7 @@ static int candidate(sr_recommender_t *r, size_t *n, uint32_t item) {
     candidate_t *c = &r->cands[*n];
     c->item = item;
     c->cf = c->mf = c->trending = 0;
-    r->cand_index[item] = (uint32_t)++*n;
+    r->cand_index[item] = (cand_index_t)++*n;
     return (int)*n - 1;
 }
 
@@ -181,7 +186,7 @@ static size_t keep_best_cf(sr_recommender_t *r, size_t n, size_t keep) {
         x->item = sr_rank_key_id(keys[c]);
         x->cf = sr_rank_key_score(keys[c]);
         x->mf = x->trending = 0;
-        r->cand_index[x->item] = (uint32_t)c + 1;
+        r->cand_index[x->item] = (cand_index_t)(c + 1);
     }
     for (size_t c = keep; c < n; c++) {
         uint32_t item = sr_rank_key_id(keys[c]);
