@@ -8,8 +8,9 @@
  * memcpy and indirect calls (a third of a user's recommendation refresh).
  *
  * sr_select_top is quickselect (Hoare's FIND), O(n) expected, in place; the
- * first `keep` keys come out in no particular order. sr_sort_desc is an
- * insertion sort for the few that are then shown in order (k <= 100).
+ * first `keep` keys come out in no particular order. sr_sort_desc is for
+ * the few that are then shown in order (k <= 100): up to 32 keys it counts
+ * each key's rank, beyond that it is an insertion sort.
  * Used for a user's candidates and an item's neighbours. */
 #ifndef STREAMREC_SELECT_H
 #define STREAMREC_SELECT_H
@@ -42,7 +43,7 @@ static inline uint32_t sr_rank_key_id(uint64_t key) { return ~(uint32_t)key; }
 /* Moves the `keep` largest keys to keys[0, keep), in no particular order. */
 void sr_select_top(uint64_t *keys, size_t n, size_t keep);
 
-/* Sorts keys[0, n) largest first. For small n (insertion sort). */
+/* Sorts keys[0, n) largest first. For small n (O(n^2)). */
 void sr_sort_desc(uint64_t *keys, size_t n);
 
 #endif

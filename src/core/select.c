@@ -33,7 +33,25 @@ void sr_select_top(uint64_t *keys, size_t n, size_t keep) {
     }
 }
 
+/* Up to this many keys are sorted by counting each one's rank: n^2
+ * compares, but without a branch the predictor could learn (insertion
+ * sort's inner loop exits at a data-dependent point) and in loops the
+ * compiler vectorises. */
+#define RANK_SORT_MAX 32
+
 void sr_sort_desc(uint64_t *keys, size_t n) {
+    if (n <= RANK_SORT_MAX) {
+        uint64_t sorted[RANK_SORT_MAX];
+        for (size_t a = 0; a < n; a++) {
+            uint64_t x = keys[a];
+            size_t rank = 0;
+            for (size_t j = 0; j < n; j++) rank += keys[j] > x;
+            for (size_t j = 0; j < a; j++) rank += keys[j] == x; /* equal keys: first first */
+            sorted[rank] = x;
+        }
+        for (size_t a = 0; a < n; a++) keys[a] = sorted[a];
+        return;
+    }
     for (size_t a = 1; a < n; a++) {
         uint64_t x = keys[a];
         size_t b = a;

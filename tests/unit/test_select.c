@@ -70,6 +70,27 @@ static void test_select_top_keeps_exactly_the_best(void **state) {
     }
 }
 
+static int u64_desc(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x > y ? -1 : x < y ? 1 : 0;
+}
+
+/* sr_sort_desc against qsort for every length up to well past the
+ * rank-counting sort's limit, with keys drawn from a few values so that
+ * equal keys are common. */
+static void test_sort_desc_orders_like_qsort_with_equal_keys(void **state) {
+    (void)state;
+    uint64_t rng = 11, keys[80], want[80];
+    for (size_t n = 0; n <= 80; n++)
+        for (int round = 0; round < 20; round++) {
+            for (size_t i = 0; i < n; i++)
+                keys[i] = want[i] = (uint64_t)sr_rng_below(&rng, round % 2 ? 5 : 1000) << 40;
+            qsort(want, n, sizeof *want, u64_desc);
+            sr_sort_desc(keys, n);
+            for (size_t i = 0; i < n; i++) assert_true(keys[i] == want[i]);
+        }
+}
+
 static void test_select_top_keep_at_least_n_leaves_the_array_alone(void **state) {
     (void)state;
     uint64_t keys[3] = {sr_rank_key(1.0f, 0), sr_rank_key(3.0f, 1), sr_rank_key(2.0f, 2)};
@@ -84,6 +105,7 @@ int main(void) {
         cmocka_unit_test(test_rank_key_orders_like_score_then_lower_id),
         cmocka_unit_test(test_select_top_keeps_exactly_the_best),
         cmocka_unit_test(test_select_top_keep_at_least_n_leaves_the_array_alone),
+        cmocka_unit_test(test_sort_desc_orders_like_qsort_with_equal_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
