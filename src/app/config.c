@@ -282,7 +282,7 @@ static const conf_prop_t props[] = {
      .desc = "longest a batch stays open (wall clock) before its outputs go to the sinks"},
     {.name = "batch.backlog.max.ms", AS_INT(io.batch_backlog_max_ms), .min = 1, .max = 60000,
      .def = "250",
-     .desc = "while the input is behind, a batch may stay open for a quarter of its newest "
+     .desc = "while the input is behind, a batch may stay open for half of its newest "
              "record's age (Kafka timestamp), up to this long (at least batch.max.ms), so each "
              "busy user is recomputed once for more of its events"},
     {.name = "batch.max.users", AS_INT(io.batch_max_users), .min = 1, .max = 1e7,

@@ -272,26 +272,31 @@ void pl_fail(sr_pipeline_t *p, const char *fmt, const char *detail);
 
 #define PL_POLL_MAX 4096 /* records per consumer poll */
 /* A batch behind the input may stay open for 1/this of its input's age. */
-#define PL_BATCH_AGE_SHARE 4
+#define PL_BATCH_AGE_SHARE 2
 
 /* pipeline.c: how long the open batch may stay open, from the last poll's
- * record count (> 0) and its newest record's Kafka timestamp (-1: none): a
- * quarter of that record's age, within [batch_ms, backlog_ms]; without a
+ * record count (> 0) and its newest record's Kafka timestamp (-1: none):
+ * half of that record's age, within [batch_ms, backlog_ms]; without a
  * timestamp, backlog_ms after a full poll (more input waits locally) and
  * batch_ms otherwise. Growing with the age rather than on every full poll:
  * grown batches add their own delay, so with "full poll -> backlog_ms"
  * every poll stayed full after any hiccup and every batch grown -- a steady
  * state of 0.6 s old input at 100,000 events/s that the pipeline never
  * left, though it had the capacity to. A share of the age shrinks the
- * batches as the input catches up (a 1 s old backlog gets 250 ms batches,
- * 200 ms old input 50 ms ones), and input a batch or two behind (~40 ms)
- * keeps batch_ms. After any poll, not only after full ones: under
+ * batches as the input catches up (a 0.5 s old backlog gets 250 ms
+ * batches, 200 ms old input 100 ms ones), and input a batch or two behind
+ * (~20 ms) keeps batch_ms. After any poll, not only after full ones: under
  * sustained load the local queue runs dry between fetches, and a partial
  * poll then cut the batch short of what the input's age allowed.
  * Measured at 300,000 events/s offered (one 60 s run each, bench_e2e),
  * freshness p99: an eighth after full polls 1.63 s, after any poll 1.41 s;
- * a quarter after full polls 1.15 s, after any poll 0.99 s. At 100,000
- * events/s, p99 55 ms either way. */
+ * a quarter after full polls 1.15 s, after any poll 0.99 s. Half after any
+ * poll, with the RecommendationUpdates encoded on the sink thread (two
+ * interleaved pairs of 60 s runs after 30 s of warm-up): p99 367-439 ms
+ * against 543-623 ms for a quarter, at the same batch size (~25,000
+ * records): under sustained load the batches grow until the engine keeps
+ * up, and a larger share gets them there at half the input age. At
+ * 100,000 events/s, p99 54 ms either way. */
 int64_t pl_batch_limit_ms(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms,
                           int64_t batch_ms, int64_t backlog_ms);
 

@@ -254,18 +254,18 @@ static void check_outputs(fixture_t *f) {
     sr_kafka_in_destroy(in);
 }
 
-/* A batch stays open a quarter of the newest record's age, within
+/* A batch stays open half of the newest record's age, within
  * [batch.max.ms, batch.backlog.max.ms], whether the poll was full or not --
  * so batches shrink back as the input catches up. Without a timestamp only
  * a full poll says the input is behind. */
 static void test_batch_limit_grows_with_the_input_age(void **state) {
     (void)state;
     const int64_t now = 1767225600000LL, batch = 10, backlog = 250;
-    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 40, now, batch, backlog), batch);
-    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 200, now, batch, backlog), 50);
-    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 600, now, batch, backlog), 150);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 16, now, batch, backlog), batch);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 200, now, batch, backlog), 100);
+    assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 400, now, batch, backlog), 200);
     assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, now - 60000, now, batch, backlog), backlog);
-    assert_int_equal(pl_batch_limit_ms(1, now - 600, now, batch, backlog), 150);
+    assert_int_equal(pl_batch_limit_ms(1, now - 400, now, batch, backlog), 200);
     assert_int_equal(pl_batch_limit_ms(1, now - 60000, now, batch, backlog), backlog);
     assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX - 1, -1, now, batch, backlog), batch);
     assert_int_equal(pl_batch_limit_ms(PL_POLL_MAX, -1, now, batch, backlog), backlog);
