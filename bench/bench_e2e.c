@@ -17,8 +17,9 @@
  *                   redis-server (1.0 = one core busy)
  *   batches         batches closed per second and, averaged over them, the
  *                   input records per batch, how long a batch stayed open
- *                   (first record -> closed), its closing (engine flush and
- *                   output encoding) and its Redis write (pipeline + replies);
+ *                   (first record -> closed), its closing (engine flush,
+ *                   outputs copied, churn alerts produced) and its Redis
+ *                   write (pipeline + replies);
  *                   and the mean Kafka delivery time of an output record
  *
  * Prints one JSON object on stdout; progress on stderr. */

@@ -15,7 +15,9 @@
 # CHECKPOINT_ARGS (bench_checkpoint flags, default --users 1530000),
 # CATCHUP_REPEAT / CATCHUP_EVENTS (catch-up run pairs, default 5, and
 # backlog size, default 2,000,000), E2E_REPEAT (runs per end-to-end row,
-# default 3), E2E_SECONDS (measured window, default 60), E2E_ARGS (extra
+# default 3), E2E_SECONDS (measured window, default 60), E2E_WARMUP (seconds
+# before it, default 30: under sustained load the batches and the lag take
+# tens of seconds to settle), E2E_ARGS (extra
 # bench_e2e flags, e.g. -X batch.max.ms=50), PLATEAU_ARGS (bench_plateau
 # flags, default --events 4000000 --dt-ms 20000).
 #
@@ -34,6 +36,7 @@ CATCHUP_REPEAT=${CATCHUP_REPEAT:-5}
 CATCHUP_EVENTS=${CATCHUP_EVENTS:-2000000}
 E2E_REPEAT=${E2E_REPEAT:-3}
 E2E_SECONDS=${E2E_SECONDS:-60}
+E2E_WARMUP=${E2E_WARMUP:-30}
 TABLE=()
 
 log() { echo "run.sh: $*" >&2; }
@@ -222,12 +225,12 @@ rows_e2e() {
         out="$RESULTS/e2e-$name.jsonl"
         : >"$out"
         for ((r = 1; r <= E2E_REPEAT; r++)); do
-            log "end to end, $rate events/s offered, $users users, run $r of $E2E_REPEAT (about $((E2E_SECONDS + 20)) s)"
+            log "end to end, $rate events/s offered, $users users, run $r of $E2E_REPEAT (about $((E2E_WARMUP + E2E_SECONDS + 10)) s)"
             # shellcheck disable=SC2086 # E2E_ARGS is a list of flags
-            "$BUILD/bench/bench_e2e" --rate "$rate" --users "$users" --seconds "$E2E_SECONDS" \
-                ${E2E_ARGS:-} >>"$out" || die "bench_e2e failed (see above)"
+            "$BUILD/bench/bench_e2e" --rate "$rate" --users "$users" --warmup "$E2E_WARMUP" \
+                --seconds "$E2E_SECONDS" ${E2E_ARGS:-} >>"$out" || die "bench_e2e failed (see above)"
         done
-        local runs="median of $E2E_REPEAT runs of $E2E_SECONDS s after 10 s warm-up; mock cluster, real redis-server, load generator in the same process"
+        local runs="median of $E2E_REPEAT runs of $E2E_SECONDS s after $E2E_WARMUP s warm-up; mock cluster, real redis-server, load generator in the same process"
         local applied produced lag0 lag1 p50 p99 p999
         applied=$(median "$out" .applied_per_s)
         produced=$(median "$out" .produced_per_s)
@@ -252,7 +255,7 @@ rows_e2e() {
         row e2e "where a batch's time goes at $(int $rate) offered" \
             "$(jq -rs 'sort_by(.applied_per_s) | .[(length - 1) / 2 | floor] | .batches |
                 "\(.per_s) batches/s of \(.records) records: open \(.open_ms) ms, close \(.close_ms) ms, Redis write \(.redis_write_ms) ms, Kafka delivery \(.kafka_delivery_ms) ms"' "$out")" \
-            "" "means over the window's batches, the median run: open = first record to closed, close = engine flush and output encoding, Redis write = pipeline sent to last reply, Kafka delivery = an output record's produce call to its acknowledgement"
+            "" "means over the window's batches, the median run: open = first record to closed, close = engine flush, outputs copied into the batch, churn alerts produced; Redis write = pipeline sent to last reply (the sink thread first encodes and produces the RecommendationUpdates), Kafka delivery = an output record's produce call to its acknowledgement"
     done
 }
 
