@@ -214,7 +214,7 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
     histogram(&b, "streamrec_batch_open_seconds",
               "how long a batch stayed open, its first record to its close", &m->batch_open_us);
     histogram(&b, "streamrec_batch_close_seconds",
-              "engine-thread time to close a batch: recompute dirty users, encode, produce",
+              "engine-thread time to close a batch: recompute dirty users, produce churn alerts",
               &m->batch_close_us);
     counter(&b, "streamrec_batches_acknowledged_total",
             "batches whose outputs Redis and Kafka acknowledged (their offsets are stored)",

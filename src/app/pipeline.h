@@ -3,12 +3,13 @@
  *
  * Threads. The caller's thread is the engine thread: it polls the consumer,
  * decodes, applies events to the engine, and every batch.max.ms (or once
- * batch.max.users users are dirty) closes a batch: the engine recomputes
- * each dirty user once, the Kafka records of the batch (reco.updates,
- * churn.alerts) are produced, and the Redis writes are handed to the sink
- * thread. The sink thread writes them to Redis in one pipeline (retrying
- * with backoff while Redis is away) and waits until Kafka acknowledged every
- * record of the batch, dead letters included. Acknowledged batches come back
+ * batch.max.users users are dirty, or later while the input is behind)
+ * closes a batch: the engine recomputes each dirty user once, the batch's
+ * churn.alerts records are produced, and its outputs are handed to the sink
+ * thread. The sink thread encodes and produces the reco.updates records,
+ * writes the batch to Redis in one pipeline (retrying with backoff while
+ * Redis is away) and waits until Kafka acknowledged every record of the
+ * batch, dead letters included. Acknowledged batches come back
  * to the engine thread in order, and only then are their input offsets
  * stored for commit: an offset is committed only after every output it
  * caused is in Redis and Kafka.
@@ -114,7 +115,7 @@ typedef struct sr_pipeline_metrics {
     sr_prom_hist_t freshness_ms;      /* Kafka timestamp -> Redis acknowledged, per record */
     sr_prom_hist_t batch_records;     /* input records per closed batch */
     sr_prom_hist_t batch_open_us;     /* first record -> batch closed */
-    sr_prom_hist_t batch_close_us;    /* engine flush, encoding, produce calls */
+    sr_prom_hist_t batch_close_us;    /* engine flush, outputs copied, churn alerts produced */
     sr_prom_hist_t redis_write_us;    /* one acknowledged batch write (pipeline + replies) */
     sr_prom_hist_t kafka_delivery_us; /* produce call -> delivery report, per output record */
 } sr_pipeline_metrics_t;
