@@ -277,8 +277,8 @@ static void publish_trending(sr_pipeline_t *p) {
     sr_status_set_trending(p->status, ids, scores, n);
 }
 
-/* Flushes the engine into the open batch, produces its Kafka records and
- * hands it to the sink thread. */
+/* Flushes the engine into the open batch, produces its churn alerts and
+ * hands it to the sink thread (which produces its RecommendationUpdates). */
 void pl_close_batch(sr_pipeline_t *p) {
     batch_t *b = p->open;
     /* A failed pipeline hands no more batches to the sinks: the open one may

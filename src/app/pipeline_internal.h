@@ -5,10 +5,12 @@
  *   pipeline.c             creation, destruction, the poll loop (batch
  *                          timing, backpressure)
  *   pipeline_batch.c       a batch's life on the engine thread: records in,
- *                          dead letters, outputs encoded and produced, the
- *                          hand-over to the sink, acknowledged offsets stored
+ *                          dead letters, the engine flushed, churn alerts
+ *                          produced, the hand-over to the sink,
+ *                          acknowledged offsets stored
  *   pipeline_decode.c      input decoding and writer schemas (registry)
- *   pipeline_sink.c        the sink thread: Redis writes with backoff, Kafka
+ *   pipeline_sink.c        the sink thread: RecommendationUpdates encoded
+ *                          and produced, Redis writes with backoff, Kafka
  *                          acknowledgements, in-order hand-back
  *   pipeline_handoff.c     input positions, rebalances, the changelog
  *   pipeline_checkpoint.c  checkpoints: drain, fork, writer, commit, restore
@@ -39,7 +41,10 @@
  *   consumer `in` is polled, paused and stored here only (the HTTP thread
  *   only reads watermarks through its handle, which librdkafka allows).
  * - Sink thread only: redis, sink_encoder and sink_record (the
- *   RecommendationUpdates). The producer `out` is produced to by both
+ *   RecommendationUpdates). Two threads thus use Avro-C at once, each with
+ *   its own schemas and values; its reference counts are atomic, and the
+ *   one thing shared is the text avro_strerror() returns, which a failure
+ *   on the other thread can overwrite (a garbled error message at worst). The producer `out` is produced to by both
  *   threads and polled by the sink thread (and by the engine thread
  *   while it waits for its own records: a failed batch close, a handoff),
  *   so pl_on_delivery runs on either; that is why a batch's pending_kafka

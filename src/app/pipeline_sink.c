@@ -144,9 +144,9 @@ static void release_acknowledged(sr_pipeline_t *p, queue_t *waiting) {
     }
 }
 
-/* The sink writes each batch to Redis as soon as it arrives and only then
- * waits for the batch's Kafka acknowledgements -- while writing the next
- * batches: one Redis round trip and one broker acknowledgement in series
+/* The sink produces each batch's RecommendationUpdates and writes the batch
+ * to Redis as soon as it arrives, and only then waits for the batch's Kafka
+ * acknowledgements -- while writing the next batches: one Redis round trip and one broker acknowledgement in series
  * per batch halved the pipeline's throughput. */
 void *pl_sink_main(void *arg) {
     sr_pipeline_t *p = arg;
@@ -174,8 +174,12 @@ void *pl_sink_main(void *arg) {
         pthread_mutex_unlock(&p->lock);
         if (!b && stop && !waiting.head)
             break;
-        /* a batch that failed its Kafka output is only waited for, and dropped */
-        if (b && produce_recos(p, b)) {
+        /* A batch that failed its Kafka output is only waited for, and
+         * dropped; so is any batch once the pipeline has failed: it will not
+         * be acknowledged, and its outputs would only repeat on restart. */
+        if (b && atomic_load(&p->failed))
+            atomic_store(&b->kafka_failed, 1);
+        else if (b && produce_recos(p, b)) {
             write_redis_retrying(p, b);
             int64_t now = sr_clock_wall_ms();
             for (size_t r = 0; r < b->n_records; r++)

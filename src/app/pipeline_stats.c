@@ -10,7 +10,7 @@
 #define STATS_MAX_AGE_MS 10000    /* older statistics say nothing about now */
 
 /* Histogram bounds, in each histogram's base unit. Freshness has a one
- * second target; batches live batch.max.ms (20 ms) to batch.backlog.max.ms
+ * second target; batches live batch.max.ms (10 ms) to batch.backlog.max.ms
  * (250 ms); a Redis batch write takes ~1-50 ms; Kafka acknowledgements take
  * a few ms with linger.ms=2 and up to message.timeout.ms (30 s) when a
  * broker is away. */

@@ -54,6 +54,7 @@ typedef struct feeder {
     int64_t last_ts_ms[USERS];
     uint64_t events;
     unsigned first_item; /* views go to items first_item .. first_item + 39 */
+    const char *item_prefix; /* item ids are <prefix><number>; NULL: "i" */
 } feeder_t;
 
 static void feeder_init(feeder_t *fd, fixture_t *f) {
@@ -70,11 +71,12 @@ static void feeder_init(feeder_t *fd, fixture_t *f) {
 /* One view by user u (of item i{first_item + n % 40}), a second after the
  * previous event. */
 static void feed(feeder_t *fd, int u) {
-    char errstr[512], user[16], item[16], id[32];
+    char errstr[512], user[16], item[160], id[32];
     uint8_t buf[512];
     size_t len;
     snprintf(user, sizeof user, "u%d", u);
-    snprintf(item, sizeof item, "i%llu", fd->first_item + (unsigned long long)(fd->events % 40));
+    snprintf(item, sizeof item, "%s%llu", fd->item_prefix ? fd->item_prefix : "i",
+             fd->first_item + (unsigned long long)(fd->events % 40));
     snprintf(id, sizeof id, "e%llu", (unsigned long long)fd->events);
     sr_event_t ev = {.event_id = sr_str_c(id), .user_id = sr_str_c(user),
                      .item_id = sr_str_c(item), .type = SR_EVENT_VIEW,
@@ -659,6 +661,45 @@ static void test_permanent_produce_error_stops_without_committing(void **state) 
     assert_int_equal(committed, 20);             /* and acknowledged none */
 }
 
+/* A RecommendationUpdate the producer refuses on the spot (larger than
+ * message.max.bytes, here with 100-character item ids) is met on the sink
+ * thread, which encodes and produces those records: the pipeline stops with
+ * an error saying so, nothing is acknowledged, and no offset is committed. */
+static void test_output_refused_at_produce_stops_without_committing(void **state) {
+    fixture_t *f = *state;
+    char errstr[256];
+    /* outputs only: no changelog records, which would meet the refusal first */
+    assert_int_equal(sr_config_set(&f->cfg, "state.handoff", "false", "test", errstr,
+                                   sizeof errstr), SR_OK);
+    assert_int_equal(sr_config_set(&f->cfg, "kafka.producer.message.max.bytes", "1000", "test",
+                                   errstr, sizeof errstr), SR_OK);
+    char prefix[101];
+    memset(prefix, 'x', 100);
+    prefix[100] = '\0';
+    feeder_t fd;
+    feeder_init(&fd, f);
+    fd.item_prefix = prefix;
+    for (int round = 0; round < 3; round++) feed_round(&fd, 20);
+    feeder_flush(&fd);
+    runner_t r;
+    start_pipeline(f, &r);
+    char reason[512] = "";
+    for (double start = now_s(); now_s() - start < TIMEOUT_S; sleep_ms(50))
+        if (sr_pipeline_failed(r.p, reason, sizeof reason))
+            break;
+    sr_pipeline_stats_t failed, st;
+    sr_pipeline_stats(r.p, &failed);
+    sr_err_t result = stop_pipeline_result(&r, &st);
+    int64_t committed = committed_sum(f);
+    feeder_destroy(&fd);
+    assert_int_equal(result, SR_ERR_IO);
+    assert_non_null(strstr(reason, "cannot produce an output record"));
+    assert_true(failed.records_in > 0);
+    assert_int_equal(failed.events_applied, 0); /* counted when acknowledged: none was */
+    assert_int_equal(st.recos_written, 0);      /* nor written to Redis */
+    assert_true(committed < 0); /* no partition has a committed offset */
+}
+
 /* ---- a full disk under a checkpoint ------------------------------------- */
 
 typedef struct newest {
@@ -784,6 +825,7 @@ int main(int argc, char **argv) {
                                         fixture_setup_split_leaders_checkpoints,
                                         fixture_teardown_checkpoints),
         WITH_FIXTURE(test_permanent_produce_error_stops_without_committing),
+        WITH_FIXTURE(test_output_refused_at_produce_stops_without_committing),
         cmocka_unit_test_setup_teardown(test_full_disk_checkpoint_keeps_the_previous_one,
                                         fixture_setup_checkpoints, fixture_teardown_checkpoints),
     };

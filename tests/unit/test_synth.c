@@ -128,6 +128,7 @@ static void test_churners_stop_at_their_churn_time(void **state) {
     while (sr_synth_next(s, &ev)) {
         unsigned long long user;
         assert_true(parse_id(ev.user_id, 'u', &user));
+        assert_true(user < 300);
         last_ts[user] = ev.ts_ms;
     }
     size_t churners = 0, seen = 0;
