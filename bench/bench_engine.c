@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "streamrec/avro_codec.h"
+#include "streamrec/config.h" /* -X: the daemon's keys and checks */
 #include "streamrec/engine.h"
 #include "streamrec/intern.h" /* sr_hash_bytes, for --digest */
 #include "streamrec/rng.h"
@@ -71,6 +72,7 @@ typedef struct options {
     uint32_t users, items, categories;
     double days, sessions_per_day;
     int k;
+    sr_engine_config_t engine; /* defaults with the -X overrides; mf.k comes from k */
     size_t batch;
     uint64_t seed, events_max;
     int repeat;
@@ -260,8 +262,7 @@ static sr_err_t generate_item_heavy(const options_t *o, sr_click_encoder_t *enc,
 /* ---- passes ------------------------------------------------------------- */
 
 static sr_engine_t *engine_new(const options_t *o, char *errstr, size_t errstr_size) {
-    sr_engine_config_t cfg;
-    sr_engine_config_defaults(&cfg);
+    sr_engine_config_t cfg = o->engine;
     cfg.mf.k = o->k;
     return sr_engine_new(&cfg, errstr, errstr_size);
 }
@@ -705,7 +706,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: bench_engine [--users N] [--items N] [--days D] [--rate R] [--k K]\n"
             "                    [--batch B] [--seed S] [--events-max N] [--repeat N]\n"
-            "                    [--no-stages] [--digest] [--json]\n"
+            "                    [--no-stages] [--digest] [--json] [-X key=value ...]\n"
             "       bench_engine --memory [--k K] [--batch B] [--seed S] [--mem-users N]\n"
             "                    [--mem-user-items N] [--mem-items N] [--mem-item-users N]\n"
             "                    [--mem-views N] [--json]\n"
@@ -716,6 +717,8 @@ static void usage(FILE *out) {
             "0.5 sessions/day (~7.5 M events), k 32, batch 10,000, seed 1, repeat 1.\n"
             "--rate is the synthetic sessions per user and day. --digest hashes every\n"
             "output (outside the timing's intent: it costs time) to compare two builds.\n"
+            "-X sets a key of the daemon's config (streamrec --help-config), to measure\n"
+            "what a setting costs; only the engine's keys change the run; mf.k is --k.\n"
             "Memory: RSS delta per user (--mem-users 1,000,000 x --mem-user-items 1,000,\n"
             "synthetic) and per item (--mem-item-users 20,000 x --mem-views 50 over\n"
             "--mem-items 100,000, uniform), the user part measured first and subtracted.\n");
@@ -764,10 +767,19 @@ int main(int argc, char **argv) {
         .mem_users = 1000000, .mem_user_items = 1000,
         .mem_items = 100000, .mem_item_users = 20000, .mem_views = 50,
     };
+    sr_config_t config;
+    sr_config_init(&config);
+    char errstr[512];
     double v;
     int opt;
-    while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "hX:", long_options, NULL)) != -1) {
         switch (opt) {
+        case 'X':
+            if (sr_config_set_pair(&config, optarg, "-X", errstr, sizeof errstr) != SR_OK) {
+                fprintf(stderr, "bench_engine: %s\n", errstr);
+                return 2;
+            }
+            break;
         case O_USERS: if (!parse_number("users", optarg, 1, 1e8, &v)) return 2; o.users = (uint32_t)v; break;
         case O_ITEMS: if (!parse_number("items", optarg, 1, 1e8, &v)) return 2; o.items = (uint32_t)v; break;
         case O_DAYS: if (!parse_number("days", optarg, 0.001, 36500, &o.days)) return 2; break;
@@ -794,6 +806,14 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    sr_engine_config_t defaults;
+    sr_engine_config_defaults(&defaults);
+    if (config.engine.mf.k != defaults.mf.k) {
+        fprintf(stderr, "bench_engine: -X mf.k: give the factor count with --k\n");
+        return 2;
+    }
+    o.engine = config.engine;
+    sr_config_free(&config);
     /* One core: the engine thread is the unit being measured, and OpenBLAS
      * would otherwise split a large sgemm over its own threads. */
     openblas_set_num_threads(1);
