@@ -43,6 +43,14 @@ static inline void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+/* Sets one config key for a test; a refused key or value fails the test
+ * with the parser's message. */
+static inline void set_config(sr_config_t *cfg, const char *key, const char *value) {
+    char errstr[512];
+    if (sr_config_set(cfg, key, value, "test", errstr, sizeof errstr) != SR_OK)
+        fail_msg("%s", errstr);
+}
+
 /* A cluster of `brokers` brokers (ids 1..brokers). */
 static inline int pipeline_fixture_setup_brokers(void **state, int brokers) {
     fixture_t *f = calloc(1, sizeof *f);

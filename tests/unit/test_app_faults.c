@@ -243,9 +243,7 @@ static int fixture_teardown_checkpoints(void **state) {
 /* A long session: a broker or Redis away for seconds must not cost the
  * consumer its group membership (production runs with librdkafka's 45 s). */
 static void long_session(fixture_t *f) {
-    char errstr[256];
-    assert_int_equal(sr_config_set(&f->cfg, "kafka.consumer.session.timeout.ms", "30000", "test",
-                                   errstr, sizeof errstr), SR_OK);
+    set_config(&f->cfg, "kafka.consumer.session.timeout.ms", "30000");
 }
 
 /* ---- Redis away ---------------------------------------------------------- */
@@ -403,15 +401,10 @@ static void test_broker_down_then_up_reconnects_and_processes_all(void **state) 
  * some twice. */
 static void test_lost_assignment_rolls_back_to_the_checkpoint(void **state) {
     fixture_t *f = *state;
-    char errstr[512];
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "3600", "test", errstr,
-                                   sizeof errstr), SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "kafka.consumer.session.timeout.ms", "3000", "test",
-                                   errstr, sizeof errstr), SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "kafka.consumer.heartbeat.interval.ms", "500", "test",
-                                   errstr, sizeof errstr), SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "sim.publish.interval.ms", "60000", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "checkpoint.interval.s", "3600");
+    set_config(&f->cfg, "kafka.consumer.session.timeout.ms", "3000");
+    set_config(&f->cfg, "kafka.consumer.heartbeat.interval.ms", "500");
+    set_config(&f->cfg, "sim.publish.interval.ms", "60000");
     feeder_t fd;
     feeder_init(&fd, f);
     feed_round(&fd, USERS);
@@ -619,10 +612,8 @@ static void test_slow_kafka_acks_put_a_checkpoint_off(void **state) {
  * next start reads them again. */
 static void test_permanent_produce_error_stops_without_committing(void **state) {
     fixture_t *f = *state;
-    char errstr[256];
     /* outputs only: no changelog records, which would meet the refusals first */
-    assert_int_equal(sr_config_set(&f->cfg, "state.handoff", "false", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "state.handoff", "false");
     feeder_t fd;
     feeder_init(&fd, f);
     feed_round(&fd, 20);
@@ -667,12 +658,9 @@ static void test_permanent_produce_error_stops_without_committing(void **state) 
  * an error saying so, nothing is acknowledged, and no offset is committed. */
 static void test_output_refused_at_produce_stops_without_committing(void **state) {
     fixture_t *f = *state;
-    char errstr[256];
     /* outputs only: no changelog records, which would meet the refusal first */
-    assert_int_equal(sr_config_set(&f->cfg, "state.handoff", "false", "test", errstr,
-                                   sizeof errstr), SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "kafka.producer.message.max.bytes", "1000", "test",
-                                   errstr, sizeof errstr), SR_OK);
+    set_config(&f->cfg, "state.handoff", "false");
+    set_config(&f->cfg, "kafka.producer.message.max.bytes", "1000");
     char prefix[101];
     memset(prefix, 'x', 100);
     prefix[100] = '\0';

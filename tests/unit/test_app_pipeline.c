@@ -312,7 +312,6 @@ static int future_lists_left(fixture_t *f) {
  * that too. */
 static void test_only_replayed_input_is_written_under_the_guard(void **state) {
     fixture_t *f = *state;
-    char errstr[256];
     produce_views(f, 0, USERS, 0, 3, false);
     plant_future_lists(f);
     runner_t r;
@@ -335,8 +334,7 @@ static void test_only_replayed_input_is_written_under_the_guard(void **state) {
     assert_true(st.recos_written - st.recos_guarded >= USERS);
     assert_int_equal(st.recos_guarded, after_replay.recos_guarded);
 
-    assert_int_equal(sr_config_set(&f->cfg, "redis.reco.guard", "always", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "redis.reco.guard", "always");
     start_pipeline(f, &r);
     produce_views(f, 0, USERS, 5, 1, false); /* taken as a replay by any setting */
     replayed = wait_for_commit(f, USERS * 6);
@@ -490,14 +488,11 @@ static void test_rebalance_moves_user_state_with_the_partition(void **state) {
  * records after the checkpoint's positions. */
 static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
     fixture_t *f = *state;
-    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
-                     SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
-                                   sizeof errstr), SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.keep", "2", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "checkpoint.dir", dir);
+    set_config(&f->cfg, "checkpoint.interval.s", "1");
+    set_config(&f->cfg, "checkpoint.keep", "2");
     produce_input(f, 0, USERS, VIEWS_PER_USER, false);
     runner_t r;
     start_pipeline(f, &r);
@@ -540,12 +535,10 @@ static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
  * group -- and applied every event a second time on top of the state. */
 static void test_checkpoint_before_the_assignment_keeps_the_restored_positions(void **state) {
     fixture_t *f = *state;
-    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
-                     SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "checkpoint.dir", dir);
+    set_config(&f->cfg, "checkpoint.interval.s", "1");
     produce_input(f, 0, USERS, VIEWS_PER_USER, false);
     sr_pipeline_stats_t st;
     run_until(f, saw_all_valid, TIMEOUT_S, &st);
@@ -587,13 +580,11 @@ static void test_checkpoint_before_the_assignment_keeps_the_restored_positions(v
  * past the events it had applied. */
 static void test_checkpoints_commit_only_what_a_checkpoint_covers(void **state) {
     fixture_t *f = *state;
-    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", errstr[256];
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
-                     SR_OK);
+    set_config(&f->cfg, "checkpoint.dir", dir);
     /* no periodic checkpoint while the test runs: only the final one */
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "3600", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "checkpoint.interval.s", "3600");
     produce_input(f, 0, USERS, VIEWS_PER_USER, false);
     runner_t r;
     start_pipeline(f, &r);
@@ -623,13 +614,11 @@ static void test_checkpoints_commit_only_what_a_checkpoint_covers(void **state) 
  * checkpoints the committed offsets wait for it. */
 static void test_failed_checkpoint_is_tried_again_on_idle_input(void **state) {
     fixture_t *f = *state;
-    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", away[64], errstr[256];
+    char dir[] = "/tmp/streamrec-ckpt-XXXXXX", away[64];
     assert_non_null(mkdtemp(dir));
     snprintf(away, sizeof away, "%s.away", dir);
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.dir", dir, "test", errstr, sizeof errstr),
-                     SR_OK);
-    assert_int_equal(sr_config_set(&f->cfg, "checkpoint.interval.s", "1", "test", errstr,
-                                   sizeof errstr), SR_OK);
+    set_config(&f->cfg, "checkpoint.dir", dir);
+    set_config(&f->cfg, "checkpoint.interval.s", "1");
     produce_input(f, 0, USERS, VIEWS_PER_USER, false);
     runner_t r;
     start_pipeline(f, &r);
