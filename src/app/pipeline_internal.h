@@ -32,11 +32,11 @@
  *   replaces both (pl_roll_back) -- on the engine thread, the only one
  *   that uses them.
  * - Engine thread only: the engine, decoder, encoder and registry objects
- *   themselves; stop; open, open_since_ms, record (ChurnAlerts); the handoff state
- *   (restore, user_partition, user_state, positions); the checkpoint state
- *   (ck_positions, ck_first_assignment, ckpt_next_ms, ckpt_child,
- *   ckpt_result_fd, ckpt_file, ckpt_started_ms, sims_flush_all, the
- *   ckpt_/assignments counts, ckpt_covers); sim_throttle, sims_due,
+ *   themselves; stop; open, open_since_ms, record (ChurnAlerts); the
+ *   handoff state (restore, user_partition, user_state, positions); the
+ *   checkpoint state (ck_positions, ck_first_assignment, ckpt_next_ms,
+ *   ckpt_child, ckpt_result_fd, ckpt_file, ckpt_started_ms, sims_flush_all,
+ *   the ckpt_/assignments counts, ckpt_covers); sim_throttle, sims_due,
  *   sim_list; recall and recall_items for observing; the log limits. The
  *   consumer `in` is polled, paused and stored here only (the HTTP thread
  *   only reads watermarks through its handle, which librdkafka allows).
@@ -44,11 +44,12 @@
  *   RecommendationUpdates). Two threads thus use Avro-C at once, each with
  *   its own schemas and values; its reference counts are atomic, and the
  *   one thing shared is the text avro_strerror() returns, which a failure
- *   on the other thread can overwrite (a garbled error message at worst). The producer `out` is produced to by both
- *   threads and polled by the sink thread (and by the engine thread
- *   while it waits for its own records: a failed batch close, a handoff),
- *   so pl_on_delivery runs on either; that is why a batch's pending_kafka
- *   and kafka_failed are atomics.
+ *   on the other thread can overwrite (a garbled error message at worst).
+ *   The producer `out` is produced to by both threads and polled by the
+ *   sink thread (and by the engine thread while it waits for its own
+ *   records: a failed batch close, a handoff), so pl_on_delivery runs on
+ *   either; that is why a batch's pending_kafka and kafka_failed are
+ *   atomics.
  * - Under `lock` (with `changed` signalled on every change): to_sink,
  *   acked, sink_stop, sink_held. A batch belongs to the engine thread while
  *   open and once back on `acked`, to the sink thread in between.

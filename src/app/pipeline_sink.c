@@ -68,7 +68,7 @@ static sr_err_t write_redis(sr_pipeline_t *p, const batch_t *b, char *errstr, si
  * pipeline's bottleneck, while this thread mostly waits on Redis. Records
  * keep the batches' order, so each user's updates stay in order on its
  * partition. A record that cannot be encoded or produced fails the
- * pipeline and keeps the batch from being acknowledged; false then. */
+ * pipeline; false then. */
 static bool produce_recos(sr_pipeline_t *p, batch_t *b) {
     char errstr[256];
     int64_t now = sr_clock_wall_ms();
@@ -81,13 +81,10 @@ static bool produce_recos(sr_pipeline_t *p, batch_t *b) {
         if (sr_encode_reco(p->sink_encoder, &rec, OUTPUT_SCHEMA_ID_RECO, p->sink_record,
                            sizeof p->sink_record, &len, errstr, sizeof errstr) != SR_OK) {
             pl_fail(p, "cannot encode a RecommendationUpdate: %s", errstr);
-            atomic_store(&b->kafka_failed, 1);
             return false;
         }
-        if (pl_produce(p, b, p->cfg->io.output_reco_topic, o->id, p->sink_record, len) != SR_OK) {
-            atomic_store(&b->kafka_failed, 1);
+        if (pl_produce(p, b, p->cfg->io.output_reco_topic, o->id, p->sink_record, len) != SR_OK)
             return false;
-        }
     }
     return true;
 }
@@ -146,8 +143,9 @@ static void release_acknowledged(sr_pipeline_t *p, queue_t *waiting) {
 
 /* The sink produces each batch's RecommendationUpdates and writes the batch
  * to Redis as soon as it arrives, and only then waits for the batch's Kafka
- * acknowledgements -- while writing the next batches: one Redis round trip and one broker acknowledgement in series
- * per batch halved the pipeline's throughput. */
+ * acknowledgements -- while writing the next batches: one Redis round trip
+ * and one broker acknowledgement in series per batch halved the pipeline's
+ * throughput. */
 void *pl_sink_main(void *arg) {
     sr_pipeline_t *p = arg;
     pthread_setname_np(pthread_self(), "sr-sink"); /* for top -H and the benchmark */
@@ -174,12 +172,12 @@ void *pl_sink_main(void *arg) {
         pthread_mutex_unlock(&p->lock);
         if (!b && stop && !waiting.head)
             break;
-        /* A batch that failed its Kafka output is only waited for, and
-         * dropped; so is any batch once the pipeline has failed: it will not
-         * be acknowledged, and its outputs would only repeat on restart. */
-        if (b && atomic_load(&p->failed))
+        /* A batch whose outputs could not be produced is only waited for,
+         * and dropped unacknowledged; so is any batch once the pipeline has
+         * failed: its outputs would only repeat on restart. */
+        if (b && (atomic_load(&p->failed) || !produce_recos(p, b)))
             atomic_store(&b->kafka_failed, 1);
-        else if (b && produce_recos(p, b)) {
+        else if (b) {
             write_redis_retrying(p, b);
             int64_t now = sr_clock_wall_ms();
             for (size_t r = 0; r < b->n_records; r++)
