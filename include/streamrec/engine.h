@@ -78,8 +78,8 @@ typedef struct sr_reco_update {
 } sr_reco_update_t;
 
 /* One item's neighbour list, for items whose list changed: its members or
- * their order differ from the list last put in an outbox (a change of
- * scores alone is not published). */
+ * their order differ from the list last published, in an outbox or by
+ * sr_engine_neighbours_news() (a change of scores alone is not news). */
 typedef struct sr_sim_update {
     uint32_t item;
     const char *item_id;
@@ -182,6 +182,23 @@ void sr_engine_prefetch(sr_engine_t *e, const sr_event_t *ev);
 /* Closes a batch: recomputes every dirty user once, collects changed
  * neighbour lists, alerts and resolved churn labels. */
 sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out);
+
+/* Which of the items whose neighbour list may have changed in a batch
+ * flush() builds: gate returns 1 to build it now (it goes in the outbox if
+ * it is news), 0 to leave it (the caller takes it up later with
+ * sr_engine_neighbours_news()), -1 when out of memory (flush() fails).
+ * Building a list is a selection over the item's summary, done for most of
+ * the catalogue in every batch; a caller that writes each list at most
+ * every few seconds (the daemon's sim.publish.interval.ms) needs few of
+ * them. gate NULL, the default: every one is built. */
+typedef int sr_sim_gate_fn(void *opaque, uint32_t item);
+void sr_engine_set_sim_gate(sr_engine_t *e, sr_sim_gate_fn *gate, void *opaque);
+
+/* Builds item's neighbour list into out (up to sim.neighbours entries,
+ * *n of them) and tells whether it is news, as in the outbox: its members
+ * or their order differ from the last list published. A news list counts
+ * as published from here on. false for an unknown item (*n = 0). */
+bool sr_engine_neighbours_news(sr_engine_t *e, uint32_t item, sr_neighbour_t *out, size_t *n);
 
 /* Fresh top-k for one user, from the current state, without marking or
  * emitting anything (eval's "what would the user see now"). Unknown user:

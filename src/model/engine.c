@@ -85,6 +85,8 @@ struct sr_engine {
     size_t labels_cap, n_labels;
     uint64_t *sim_signature; /* per item: the last published neighbour list's */
     size_t sim_signature_cap;
+    sr_sim_gate_fn *sim_gate; /* NULL: every changed list is built at flush */
+    void *sim_gate_opaque;
     sr_outbox_t outbox;
     bool timing;
     uint64_t stage_ns[SR_STAGE__COUNT];
@@ -783,8 +785,39 @@ static uint64_t list_signature(const sr_neighbour_t *list, size_t n) {
  * covers the memory latency at a few hundred ns per list. */
 #define SIM_PREFETCH_AHEAD 4
 
+/* Builds item's list into out and tells whether it is news: its members or
+ * their order differ from the last list published. Only a change of those
+ * is news: scores drift with every co-occurrence, and republishing each
+ * drift cost Redis five times the recommendation writes. A news list is
+ * recorded as published. */
+static bool build_list(sr_engine_t *e, uint32_t item, sr_neighbour_t *out, size_t *n) {
+    *n = sr_sim_neighbours(e->sim, item, out, (size_t)e->cfg.sim_neighbours);
+    uint64_t sig = list_signature(out, *n);
+    if (sig == e->sim_signature[item])
+        return false;
+    e->sim_signature[item] = sig;
+    return true;
+}
+
 static sr_err_t flush_sims(sr_engine_t *e) {
     size_t n = e->dirty_items.n, m = (size_t)e->cfg.sim_neighbours;
+    uint32_t *ids = e->dirty_items.ids;
+    if (e->sim_gate) { /* the set keeps, in place, the items to build now */
+        size_t kept = 0;
+        for (size_t d = 0; d < n; d++) {
+            int build = e->sim_gate(e->sim_gate_opaque, ids[d]);
+            if (build < 0) { /* the ones not asked about stay in the set */
+                memmove(ids + kept, ids + d, (n - d) * sizeof *ids);
+                e->dirty_items.n = kept + n - d;
+                return SR_ERR_NOMEM;
+            }
+            if (build)
+                ids[kept++] = ids[d];
+            else
+                e->dirty_items.flag[ids[d]] = 0;
+        }
+        n = e->dirty_items.n = kept;
+    }
     size_t cap = e->sims_cap;
     if (grow((void **)&e->sims, &cap, n, sizeof *e->sims) != SR_OK)
         return SR_ERR_NOMEM;
@@ -797,29 +830,34 @@ static sr_err_t flush_sims(sr_engine_t *e) {
     }
     size_t out = 0;
     for (size_t d = 0; d < n; d++) {
-        uint32_t item = e->dirty_items.ids[d];
         /* The summaries were last touched a batch ago and are out of cache:
          * start loading a few lists ahead so their misses overlap. */
         if (d + SIM_PREFETCH_AHEAD < n)
-            sr_sim_prefetch_neighbours(e->sim, e->dirty_items.ids[d + SIM_PREFETCH_AHEAD]);
+            sr_sim_prefetch_neighbours(e->sim, ids[d + SIM_PREFETCH_AHEAD]);
         sr_sim_update_t *s = &e->sims[out];
         s->neighbours = e->sim_items + out * m;
-        s->n_neighbours = sr_sim_neighbours(e->sim, item, e->sim_items + out * m, m);
-        /* Only a list whose members or order changed is news: scores drift
-         * with every co-occurrence, and republishing each drift costed Redis
-         * five times the recommendation writes. */
-        uint64_t sig = list_signature(s->neighbours, s->n_neighbours);
-        if (sig == e->sim_signature[item])
+        if (!build_list(e, ids[d], e->sim_items + out * m, &s->n_neighbours))
             continue;
-        e->sim_signature[item] = sig;
-        s->item = item;
-        s->item_id = sr_intern_str(e->item_ids, item, NULL);
+        s->item = ids[d];
+        s->item_id = sr_intern_str(e->item_ids, ids[d], NULL);
         out++;
     }
     e->outbox.sims = e->sims;
     e->outbox.n_sims = out;
     dirty_clear(&e->dirty_items);
     return SR_OK;
+}
+
+void sr_engine_set_sim_gate(sr_engine_t *e, sr_sim_gate_fn *gate, void *opaque) {
+    e->sim_gate = gate;
+    e->sim_gate_opaque = opaque;
+}
+
+bool sr_engine_neighbours_news(sr_engine_t *e, uint32_t item, sr_neighbour_t *out, size_t *n) {
+    *n = 0;
+    if (item >= sr_intern_count(e->item_ids) || item >= e->sim_signature_cap)
+        return false;
+    return build_list(e, item, out, n);
 }
 
 static void alert_id(const char *user_id, uint32_t fired_s, char out[17]) {

@@ -265,9 +265,9 @@ static void test_engine_recommendations_never_contain_purchases(void **state) {
 
 /* ---- batching ------------------------------------------------------------ */
 
-static void test_engine_dirty_user_appears_once_per_flush(void **state) {
-    (void)state;
-    sr_engine_t *e = default_engine();
+/* 60 views, a second apart: alice, bob and carol in turn, items i0..i6 in
+ * turn -- one batch in which each user and each item changes many times. */
+static void apply_round_robin(sr_engine_t *e) {
     const char *users[] = {"alice", "bob", "carol"};
     char item[16];
     for (int k = 0; k < 60; k++) {
@@ -275,6 +275,12 @@ static void test_engine_dirty_user_appears_once_per_flush(void **state) {
         sr_event_t x = ev(users[k % 3], item, SR_EVENT_VIEW, D0 + k * 1000);
         apply_ok(e, &x);
     }
+}
+
+static void test_engine_dirty_user_appears_once_per_flush(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    apply_round_robin(e);
     const sr_outbox_t *out = flush(e);
     assert_int_equal(out->n_recos, 3);
     for (size_t a = 0; a < 3; a++) {
@@ -303,6 +309,81 @@ static void test_engine_dirty_user_appears_once_per_flush(void **state) {
     assert_string_equal(out->recos[0].user_id, "bob");
     assert_int_equal(out->recos[0].seq, 21);
     sr_engine_destroy(e);
+}
+
+/* A gate over the items: refuses the one named `refused`, fails when told. */
+typedef struct gate {
+    sr_engine_t *e;
+    const char *refused;
+    int calls, refusals;
+    bool fail;
+} gate_t;
+
+static int gate_fn(void *opaque, uint32_t item) {
+    gate_t *g = opaque;
+    g->calls++;
+    if (g->fail)
+        return -1;
+    bool refuse = strcmp(sr_engine_item_id(g->e, item), g->refused) == 0;
+    g->refusals += refuse;
+    return !refuse;
+}
+
+static const sr_sim_update_t *find_sim(const sr_outbox_t *out, const char *item_id) {
+    for (size_t s = 0; s < out->n_sims; s++)
+        if (strcmp(out->sims[s].item_id, item_id) == 0)
+            return &out->sims[s];
+    return NULL;
+}
+
+/* Two engines over the same events, one gated: the gated one's outbox has
+ * the same lists but the refused item's, which it builds on demand, once. */
+static void test_engine_sim_gate_builds_only_the_lists_let_through(void **state) {
+    (void)state;
+    sr_engine_t *all = default_engine(), *gated = default_engine();
+    gate_t g = {.e = gated, .refused = "i3"};
+    sr_engine_set_sim_gate(gated, gate_fn, &g);
+    apply_round_robin(all);
+    apply_round_robin(gated);
+    const sr_outbox_t *a = flush(all), *b = flush(gated);
+    assert_int_equal(g.calls, 7); /* each dirty item asked about once */
+    assert_int_equal(a->n_sims, 7);
+    assert_int_equal(b->n_sims, 6);
+    assert_null(find_sim(b, "i3"));
+    for (size_t s = 0; s < b->n_sims; s++) {
+        const sr_sim_update_t *x = find_sim(a, b->sims[s].item_id);
+        assert_non_null(x);
+        assert_int_equal(x->n_neighbours, b->sims[s].n_neighbours);
+        assert_memory_equal(x->neighbours, b->sims[s].neighbours,
+                            x->n_neighbours * sizeof *x->neighbours);
+    }
+    const sr_sim_update_t *i3 = find_sim(a, "i3");
+    assert_non_null(i3);
+    sr_neighbour_t list[SR_SIM_SLOTS];
+    size_t n = 99;
+    uint32_t id = sr_engine_find_item(gated, "i3", 2);
+    assert_true(sr_engine_neighbours_news(gated, id, list, &n));
+    assert_int_equal(n, i3->n_neighbours);
+    assert_memory_equal(list, i3->neighbours, n * sizeof *list);
+    /* published now: the same list again is no news, nor for the other engine */
+    assert_false(sr_engine_neighbours_news(gated, id, list, &n));
+    assert_int_equal(n, i3->n_neighbours);
+    assert_false(sr_engine_neighbours_news(all, sr_engine_find_item(all, "i3", 2), list, &n));
+    assert_false(sr_engine_neighbours_news(gated, 1000, list, &n)); /* no such item */
+    assert_int_equal(n, 0);
+    /* left out of one flush, an item is asked about again at its next change */
+    sr_event_t x = ev("alice", "i3", SR_EVENT_VIEW, D0 + 100000);
+    apply_ok(gated, &x);
+    flush(gated);
+    assert_int_equal(g.refusals, 2);
+    /* a gate out of memory fails the flush */
+    x = ev("alice", "i1", SR_EVENT_VIEW, D0 + 200000);
+    apply_ok(gated, &x);
+    g.fail = true;
+    const sr_outbox_t *out;
+    assert_int_equal(sr_engine_flush(gated, &out), SR_ERR_NOMEM);
+    sr_engine_destroy(all);
+    sr_engine_destroy(gated);
 }
 
 static void test_engine_seq_grows_per_user(void **state) {
@@ -718,6 +799,7 @@ int main(void) {
         cmocka_unit_test(test_engine_prefetch_hints_change_no_output),
         cmocka_unit_test(test_engine_recommendations_never_contain_purchases),
         cmocka_unit_test(test_engine_dirty_user_appears_once_per_flush),
+        cmocka_unit_test(test_engine_sim_gate_builds_only_the_lists_let_through),
         cmocka_unit_test(test_engine_seq_grows_per_user),
         cmocka_unit_test(test_engine_unknown_events_counted_and_skipped),
         cmocka_unit_test(test_engine_empty_user_rejected_without_state_change),
