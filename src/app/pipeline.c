@@ -300,6 +300,11 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         if (p->open && !full &&
             (age >= limit_ms || sr_engine_dirty_users(p->engine) >= batch_users))
             pl_close_batch(p);
+        /* Neighbour lists held back by sim.publish.interval.ms land when
+         * their interval is over, input or not: a batch of their own. */
+        if (!p->open && sr_sim_throttle_any_due(p->sim_throttle, sr_clock_mono_ms()) &&
+            (p->open = pl_batch_new()))
+            p->open_since_ms = sr_clock_mono_ms();
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
         if (full && !atomic_load(&p->paused)) {
             sr_kafka_in_pause(p->in);

@@ -293,6 +293,11 @@ void pl_close_batch(sr_pipeline_t *p) {
                          (uint64_t)(sr_clock_mono_ms() - p->open_since_ms) * 1000);
     sr_prom_hist_observe(&p->metrics.batch_records, b->n_records);
     const sr_outbox_t *ob;
+    /* The engine builds only the neighbour lists the throttle lets through
+     * now; the rest are built when they come due. Set at every flush: the
+     * engine and the throttle are both replaced on a rollback. */
+    sr_sim_throttle_set_now(p->sim_throttle, sr_clock_mono_ms());
+    sr_engine_set_sim_gate(p->engine, sr_sim_throttle_gate, p->sim_throttle);
     if (sr_engine_flush(p->engine, &ob) != SR_OK) {
         pl_fail(p, "%s", "out of memory flushing the engine");
         pl_batch_free(b);
@@ -326,19 +331,15 @@ void pl_close_batch(sr_pipeline_t *p) {
         }
         /* its RecommendationUpdate record is the sink thread's to encode */
     }
-    int64_t mono = sr_clock_mono_ms();
-    for (size_t s = 0; s < ob->n_sims; s++) {
+    for (size_t s = 0; s < ob->n_sims; s++) { /* the gate let each through */
         const sr_sim_update_t *u = &ob->sims[s];
-        bool write_now;
-        if (sr_sim_throttle_offer(p->sim_throttle, u->item, mono, &write_now) != SR_OK)
-            goto nomem;
-        if (write_now && add_sim(p, b, u->item, u->neighbours, u->n_neighbours) != SR_OK)
+        if (add_sim(p, b, u->item, u->neighbours, u->n_neighbours) != SR_OK)
             goto nomem;
     }
     for (size_t d = 0; d < n_due; d++) {
-        size_t n = sr_sim_neighbours(sr_engine_sim(p->engine), p->sims_due[d], p->sim_list,
-                                     (size_t)p->cfg->engine.sim_neighbours);
-        if (add_sim(p, b, p->sims_due[d], p->sim_list, n) != SR_OK)
+        size_t n;
+        if (sr_engine_neighbours_news(p->engine, p->sims_due[d], p->sim_list, &n) &&
+            add_sim(p, b, p->sims_due[d], p->sim_list, n) != SR_OK)
             goto nomem;
     }
     for (size_t a = 0; a < ob->n_alerts; a++) {

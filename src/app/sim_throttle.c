@@ -11,6 +11,7 @@ struct sr_sim_throttle {
     uint32_t *queue;  /* deferred items, oldest first, from head */
     size_t head, len, queue_cap;
     size_t n_pending;
+    int64_t gate_now_ms; /* sr_sim_throttle_gate's clock */
 };
 
 sr_sim_throttle_t *sr_sim_throttle_new(int64_t interval_ms) {
@@ -92,24 +93,34 @@ sr_err_t sr_sim_throttle_offer(sr_sim_throttle_t *t, uint32_t item, int64_t now_
     return SR_OK;
 }
 
-static bool next_deferred(sr_sim_throttle_t *t, int64_t now_ms, bool due_only, uint32_t *item) {
+/* The oldest deferred item still pending, stale queue entries dropped;
+ * false if none. */
+static bool front_pending(sr_sim_throttle_t *t, uint32_t *front) {
     while (t->head < t->len) {
-        uint32_t front = t->queue[t->head];
-        if (!t->pending[front]) { /* written directly since it was deferred */
-            t->head++;
-            continue;
-        }
-        if (due_only && t->next_ms[front] > now_ms)
-            return false;
-        t->head++;
-        t->pending[front] = 0;
-        t->n_pending--;
-        t->next_ms[front] = now_ms + t->interval_ms;
-        *item = front;
-        return true;
+        *front = t->queue[t->head];
+        if (t->pending[*front])
+            return true;
+        t->head++; /* written directly since it was deferred */
     }
     t->head = t->len = 0;
     return false;
+}
+
+bool sr_sim_throttle_any_due(sr_sim_throttle_t *t, int64_t now_ms) {
+    uint32_t front;
+    return front_pending(t, &front) && t->next_ms[front] <= now_ms;
+}
+
+static bool next_deferred(sr_sim_throttle_t *t, int64_t now_ms, bool due_only, uint32_t *item) {
+    uint32_t front;
+    if (!front_pending(t, &front) || (due_only && t->next_ms[front] > now_ms))
+        return false;
+    t->head++;
+    t->pending[front] = 0;
+    t->n_pending--;
+    t->next_ms[front] = now_ms + t->interval_ms;
+    *item = front;
+    return true;
 }
 
 bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item) {
@@ -118,6 +129,16 @@ bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *it
 
 bool sr_sim_throttle_next_held(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item) {
     return next_deferred(t, now_ms, false, item);
+}
+
+void sr_sim_throttle_set_now(sr_sim_throttle_t *t, int64_t now_ms) { t->gate_now_ms = now_ms; }
+
+int sr_sim_throttle_gate(void *throttle, uint32_t item) {
+    sr_sim_throttle_t *t = throttle;
+    bool write_now;
+    if (sr_sim_throttle_offer(t, item, t->gate_now_ms, &write_now) != SR_OK)
+        return -1;
+    return write_now;
 }
 
 size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t) { return t->n_pending; }

@@ -37,9 +37,21 @@ sr_err_t sr_sim_throttle_offer(sr_sim_throttle_t *t, uint32_t item, int64_t now_
  * The caller writes its current list. */
 bool sr_sim_throttle_next_due(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item);
 
+/* Whether next_due() would give an item at now_ms: a caller with no input
+ * to close a batch for checks this to write due lists all the same. */
+bool sr_sim_throttle_any_due(sr_sim_throttle_t *t, int64_t now_ms);
+
 /* The next deferred item whether due or not (a checkpoint writes them all);
  * its interval starts again at now_ms. */
 bool sr_sim_throttle_next_held(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item);
+
+/* sr_engine_set_sim_gate()'s gate over a throttle, so that the engine
+ * builds only the lists to write now: offers item at the time last given
+ * to sr_sim_throttle_set_now(); 1 to write it now, 0 deferred, -1 out of
+ * memory. An item offered whose list turns out not to be news has had its
+ * chance: a change after it waits out the interval like any other. */
+void sr_sim_throttle_set_now(sr_sim_throttle_t *t, int64_t now_ms);
+int sr_sim_throttle_gate(void *throttle, uint32_t item);
 
 /* Items deferred and not yet written. */
 size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t);

@@ -35,6 +35,31 @@ static void test_one_write_per_interval_and_the_rest_deferred_once(void **state)
     sr_sim_throttle_destroy(t);
 }
 
+/* The engine's gate is the offer at the time set last. */
+static void test_gate_offers_at_the_time_set(void **state) {
+    (void)state;
+    sr_sim_throttle_t *t = sr_sim_throttle_new(1000);
+    uint32_t item;
+    sr_sim_throttle_set_now(t, 5000);
+    assert_int_equal(sr_sim_throttle_gate(t, 3), 1);
+    sr_sim_throttle_set_now(t, 5999);
+    assert_int_equal(sr_sim_throttle_gate(t, 3), 0);
+    assert_int_equal(sr_sim_throttle_pending(t), 1);
+    assert_false(sr_sim_throttle_any_due(t, 5999));
+    assert_false(sr_sim_throttle_next_due(t, 5999, &item));
+    assert_true(sr_sim_throttle_any_due(t, 6000));
+    assert_true(sr_sim_throttle_next_due(t, 6000, &item));
+    assert_int_equal(item, 3);
+    assert_false(sr_sim_throttle_any_due(t, 99999)); /* taken */
+    sr_sim_throttle_set_now(t, 6500);
+    assert_int_equal(sr_sim_throttle_gate(t, 3), 0); /* the due write started an interval */
+    /* let through once that is over: its deferred entry is due no more */
+    sr_sim_throttle_set_now(t, 8000);
+    assert_int_equal(sr_sim_throttle_gate(t, 3), 1);
+    assert_false(sr_sim_throttle_any_due(t, 99999));
+    sr_sim_throttle_destroy(t);
+}
+
 static void test_items_are_independent_and_come_out_in_order(void **state) {
     (void)state;
     sr_sim_throttle_t *t = sr_sim_throttle_new(100);
@@ -74,6 +99,7 @@ static void test_interval_zero_writes_every_change(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_write_per_interval_and_the_rest_deferred_once),
+        cmocka_unit_test(test_gate_offers_at_the_time_set),
         cmocka_unit_test(test_items_are_independent_and_come_out_in_order),
         cmocka_unit_test(test_a_direct_write_cancels_the_deferred_one),
         cmocka_unit_test(test_interval_zero_writes_every_change),
