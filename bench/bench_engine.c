@@ -59,6 +59,8 @@
 #include "streamrec/rng.h"
 #include "streamrec/synth.h"
 
+#include "app/sim_throttle.h" /* the daemon's neighbour-list throttle */
+
 #define SCHEMA_ID 1
 /* Encoder headroom per record: our ids are a few tens of bytes, so a
  * ClickEvent never comes near this. */
@@ -73,6 +75,7 @@ typedef struct options {
     double days, sessions_per_day;
     int k;
     sr_engine_config_t engine; /* defaults with the -X overrides; mf.k comes from k */
+    int64_t sim_publish_ms;    /* -X sim.publish.interval.ms; 0 with --digest */
     size_t batch;
     uint64_t seed, events_max;
     int repeat;
@@ -315,15 +318,38 @@ static void count_outbox(const sr_outbox_t *out, pass_counts_t *c) {
         digest_outbox(out, c);
 }
 
+/* A batch's close as the daemon's engine thread does it (pl_close_batch),
+ * minus copying the outputs: with a throttle, the engine builds only the
+ * neighbour lists it lets through now, and the deferred ones that have come
+ * due are built after the flush; each list that is news counts. */
+static sr_err_t flush(sr_engine_t *e, sr_sim_throttle_t *throttle, pass_counts_t *c) {
+    const sr_outbox_t *out;
+    int64_t now_ms = (int64_t)(clock_s(CLOCK_MONOTONIC) * 1000);
+    if (throttle) {
+        sr_sim_throttle_set_now(throttle, now_ms);
+        sr_engine_set_sim_gate(e, sr_sim_throttle_gate, throttle);
+    }
+    sr_err_t err = sr_engine_flush(e, &out);
+    if (err != SR_OK)
+        return err;
+    count_outbox(out, c);
+    uint32_t item;
+    sr_neighbour_t list[SR_SIM_SLOTS];
+    size_t n;
+    while (throttle && sr_sim_throttle_next_due(throttle, now_ms, &item))
+        c->sims += sr_engine_neighbours_news(e, item, list, &n);
+    return SR_OK;
+}
+
 /* The measured loop, exactly the daemon's engine thread without the I/O.
  * noinline and a stable name so `callgrind --toggle-collect=engine_pass`
  * can count this and nothing of the set-up. A decode error aborts: the
  * stream is our own, so it would be a bug, not bad input. */
 __attribute__((noinline)) static sr_err_t engine_pass(sr_engine_t *e, sr_click_decoder_t *dec,
                                                       const encoded_stream_t *s, size_t batch,
+                                                      sr_sim_throttle_t *throttle,
                                                       pass_counts_t *c, char *errstr,
                                                       size_t errstr_size) {
-    const sr_outbox_t *out;
     sr_event_t ev;
     size_t in_batch = 0;
     sr_err_t err;
@@ -349,15 +375,13 @@ __attribute__((noinline)) static sr_err_t engine_pass(sr_engine_t *e, sr_click_d
         if (sr_engine_apply(e, &ev, NULL, 0) != SR_OK)
             c->rejected++;
         if (++in_batch == batch) {
-            if ((err = sr_engine_flush(e, &out)) != SR_OK)
+            if ((err = flush(e, throttle, c)) != SR_OK)
                 return sr_seterr(err, errstr, errstr_size, "flush: %s", sr_err_name(err));
-            count_outbox(out, c);
             in_batch = 0;
         }
     }
-    if ((err = sr_engine_flush(e, &out)) != SR_OK)
+    if ((err = flush(e, throttle, c)) != SR_OK)
         return sr_seterr(err, errstr, errstr_size, "flush: %s", sr_err_name(err));
-    count_outbox(out, c);
     return SR_OK;
 }
 
@@ -373,12 +397,19 @@ static sr_err_t run_engine_pass(const options_t *o, const encoded_stream_t *s, b
         return SR_ERR_INVALID;
     }
     sr_engine_set_stage_timing(e, stage_timing);
+    sr_sim_throttle_t *throttle = NULL;
+    if (o->sim_publish_ms > 0 && !(throttle = sr_sim_throttle_new(o->sim_publish_ms))) {
+        sr_engine_destroy(e);
+        sr_click_decoder_destroy(dec);
+        return sr_seterr(SR_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
     double wall0 = clock_s(CLOCK_MONOTONIC), cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    sr_err_t err = engine_pass(e, dec, s, o->batch, &r->counts, errstr, errstr_size);
+    sr_err_t err = engine_pass(e, dec, s, o->batch, throttle, &r->counts, errstr, errstr_size);
     r->cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     r->wall_s = clock_s(CLOCK_MONOTONIC) - wall0;
     sr_engine_stats(e, &r->stats);
     sr_engine_stage_ns(e, r->stage_ns);
+    sr_sim_throttle_destroy(throttle);
     sr_engine_destroy(e);
     sr_click_decoder_destroy(dec);
     return err;
@@ -593,7 +624,7 @@ static void measure_memory(const options_t *o, memory_shape_t shape, memory_resu
     r->heap_before_bytes = heap_in_use_bytes();
     r->rss_before_bytes = rss_bytes();
     t0 = clock_s(CLOCK_MONOTONIC);
-    if (engine_pass(e, dec, &s, o->batch, &counts, r->errstr, sizeof r->errstr) != SR_OK)
+    if (engine_pass(e, dec, &s, o->batch, NULL, &counts, r->errstr, sizeof r->errstr) != SR_OK)
         return;
     r->feed_s = clock_s(CLOCK_MONOTONIC) - t0;
     r->rss_after_bytes = rss_bytes();
@@ -813,6 +844,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     o.engine = config.engine;
+    /* A list is built when the daemon would write it, and that follows the
+     * wall clock: a digest that must not depend on speed builds them all. */
+    o.sim_publish_ms = o.digest ? 0 : config.io.sim_publish_interval_ms;
     sr_config_free(&config);
     /* One core: the engine thread is the unit being measured, and OpenBLAS
      * would otherwise split a large sgemm over its own threads. */

@@ -121,7 +121,7 @@ rows_engine() {
         done
         case $stage in
         decode) note="decode-only pass (no engine)" ;;
-        recommend) note="sr_engine_flush: dirty users' top-K + changed neighbour lists" ;;
+        recommend) note="sr_engine_flush: dirty users' top-K + the changed neighbour lists the throttle lets through" ;;
         sum) note="decode + the five engine stages" ;;
         *) note="a pass with sr_engine_set_stage_timing on" ;;
         esac
