@@ -125,7 +125,7 @@ typedef enum sr_engine_stage {
     SR_STAGE_PROFILE = 0, /* ids, profile */
     SR_STAGE_MF,
     SR_STAGE_SIMILARITY,  /* co-occurrence and trending */
-    SR_STAGE_RECOMMEND,   /* flush: dirty users, neighbour lists */
+    SR_STAGE_RECOMMEND,   /* flush: dirty users, neighbour lists (also those built later) */
     SR_STAGE_CHURN,       /* per-event resolution and sweeps */
     SR_STAGE__COUNT
 } sr_engine_stage_t;
@@ -179,8 +179,9 @@ sr_err_t sr_engine_apply(sr_engine_t *e, const sr_event_t *ev, char *errstr, siz
  * to be valid only during the call. */
 void sr_engine_prefetch(sr_engine_t *e, const sr_event_t *ev);
 
-/* Closes a batch: recomputes every dirty user once, collects changed
- * neighbour lists, alerts and resolved churn labels. */
+/* Closes a batch: recomputes every dirty user once, collects the changed
+ * neighbour lists (those the gate below lets through), alerts and resolved
+ * churn labels. */
 sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out);
 
 /* Which of the items whose neighbour list may have changed in a batch
@@ -322,8 +323,10 @@ sr_err_t sr_engine_load(const sr_engine_config_t *cfg, sr_read_fn *read, void *o
  * signature of its current neighbour list (a list changes only through a
  * co-occurrence, which marks the item dirty, so the flush that follows
  * records it). Two runs over the same events, batched differently, thus
- * end with equal digests (test_engine_state pins this). Mid-batch, the open
- * batch is part of the state and of the digest. */
+ * end with equal digests (test_engine_state pins this). With a sim gate
+ * this holds once the lists it held back have been built (the daemon
+ * builds them all before a checkpoint). Mid-batch, the open batch is part
+ * of the state and of the digest. */
 uint64_t sr_engine_digest(const sr_engine_t *e);
 
 #endif

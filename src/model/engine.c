@@ -857,7 +857,10 @@ bool sr_engine_neighbours_news(sr_engine_t *e, uint32_t item, sr_neighbour_t *ou
     *n = 0;
     if (item >= sr_intern_count(e->item_ids) || item >= e->sim_signature_cap)
         return false;
-    return build_list(e, item, out, n);
+    uint64_t mark = e->timing ? (uint64_t)sr_clock_mono_ns() : 0;
+    bool news = build_list(e, item, out, n);
+    stage_done(e, SR_STAGE_RECOMMEND, &mark); /* the flush's work, done later */
+    return news;
 }
 
 static void alert_id(const char *user_id, uint32_t fired_s, char out[17]) {

@@ -382,6 +382,11 @@ static void test_engine_sim_gate_builds_only_the_lists_let_through(void **state)
     g.fail = true;
     const sr_outbox_t *out;
     assert_int_equal(sr_engine_flush(gated, &out), SR_ERR_NOMEM);
+    /* the items it did not get to are still dirty: i1 and its partners */
+    g.fail = false;
+    int calls = g.calls;
+    flush(gated);
+    assert_true(g.calls - calls >= 2);
     sr_engine_destroy(all);
     sr_engine_destroy(gated);
 }
