@@ -325,10 +325,8 @@ static void count_outbox(const sr_outbox_t *out, pass_counts_t *c) {
 static sr_err_t flush(sr_engine_t *e, sr_sim_throttle_t *throttle, pass_counts_t *c) {
     const sr_outbox_t *out;
     int64_t now_ms = (int64_t)(clock_s(CLOCK_MONOTONIC) * 1000);
-    if (throttle) {
-        sr_sim_throttle_set_now(throttle, now_ms);
-        sr_engine_set_sim_gate(e, sr_sim_throttle_gate, throttle);
-    }
+    if (throttle)
+        sr_sim_throttle_arm(throttle, e, now_ms);
     sr_err_t err = sr_engine_flush(e, &out);
     if (err != SR_OK)
         return err;

@@ -301,10 +301,11 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
             (age >= limit_ms || sr_engine_dirty_users(p->engine) >= batch_users))
             pl_close_batch(p);
         /* Neighbour lists held back by sim.publish.interval.ms land when
-         * their interval is over, input or not: a batch of their own. */
+         * their interval is over, input or not: a batch of their own, closed
+         * as soon as a batch may be (the last poll's limit may be long). */
         if (!p->open && sr_sim_throttle_any_due(p->sim_throttle, sr_clock_mono_ms()) &&
-            (p->open = pl_batch_new()))
-            p->open_since_ms = sr_clock_mono_ms();
+            pl_open_batch(p))
+            limit_ms = batch_ms;
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
         if (full && !atomic_load(&p->paused)) {
             sr_kafka_in_pause(p->in);
@@ -318,7 +319,7 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         pl_maybe_checkpoint(p);
     }
     if (!atomic_load(&p->failed))
-        pl_drain(p);
+        pl_drain_held_within(p, -1);
     /* The last checkpoint before the partitions are given up: a restart
      * goes on from exactly here. */
     if (p->ckpt_on && !atomic_load(&p->failed))

@@ -39,6 +39,15 @@ void pl_batch_free(batch_t *b) {
     free(b);
 }
 
+bool pl_open_batch(sr_pipeline_t *p) {
+    if (p->open)
+        return true;
+    if (!(p->open = pl_batch_new()))
+        return false;
+    p->open_since_ms = sr_clock_mono_ms();
+    return true;
+}
+
 batch_t *pl_batch_new(void) {
     batch_t *b = calloc(1, sizeof *b);
     if (!b || !(b->arena = sr_arena_new(256 * 1024))) {
@@ -169,12 +178,9 @@ void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
      * records from here on are read again after a restart. */
     if (atomic_load(&p->failed))
         return;
-    if (!p->open) {
-        if (!(p->open = pl_batch_new())) {
-            pl_fail(p, "%s", "out of memory opening a batch");
-            return;
-        }
-        p->open_since_ms = sr_clock_mono_ms();
+    if (!pl_open_batch(p)) {
+        pl_fail(p, "%s", "out of memory opening a batch");
+        return;
     }
     batch_t *b = p->open;
     if (note_record(p, b, m) != SR_OK) {
@@ -293,11 +299,8 @@ void pl_close_batch(sr_pipeline_t *p) {
                          (uint64_t)(sr_clock_mono_ms() - p->open_since_ms) * 1000);
     sr_prom_hist_observe(&p->metrics.batch_records, b->n_records);
     const sr_outbox_t *ob;
-    /* The engine builds only the neighbour lists the throttle lets through
-     * now; the rest are built when they come due. Set at every flush: the
-     * engine and the throttle are both replaced on a rollback. */
-    sr_sim_throttle_set_now(p->sim_throttle, sr_clock_mono_ms());
-    sr_engine_set_sim_gate(p->engine, sr_sim_throttle_gate, p->sim_throttle);
+    /* Armed at every flush: a rollback replaces the engine and the throttle. */
+    sr_sim_throttle_arm(p->sim_throttle, p->engine, sr_clock_mono_ms());
     if (sr_engine_flush(p->engine, &ob) != SR_OK) {
         pl_fail(p, "%s", "out of memory flushing the engine");
         pl_batch_free(b);
@@ -432,6 +435,15 @@ void pl_store_acked(sr_pipeline_t *p) {
 
 /* Closes the open batch and waits until the sinks acknowledged everything. */
 void pl_drain(sr_pipeline_t *p) { pl_drain_within(p, -1); }
+
+bool pl_drain_held_within(sr_pipeline_t *p, int64_t timeout_ms) {
+    p->sims_flush_all = true;
+    if (sr_sim_throttle_pending(p->sim_throttle) > 0)
+        pl_open_batch(p); /* out of memory: they go with a later batch */
+    bool drained = pl_drain_within(p, timeout_ms);
+    p->sims_flush_all = false;
+    return drained;
+}
 
 bool pl_drain_within(sr_pipeline_t *p, int64_t timeout_ms) {
     pl_close_batch(p);

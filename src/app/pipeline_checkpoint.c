@@ -305,11 +305,7 @@ bool pl_take_checkpoint(sr_pipeline_t *p, bool in_process) {
     int64_t start_ns = sr_clock_mono_ns();
     p->ckpt_pending_records_in = atomic_load(&p->records_in);
     p->ckpt_pending_assignments = p->assignments;
-    p->sims_flush_all = true; /* held-back neighbour lists go with this batch */
-    if (!p->open && sr_sim_throttle_pending(p->sim_throttle) > 0 && (p->open = pl_batch_new()))
-        p->open_since_ms = sr_clock_mono_ms();
-    bool drained = pl_drain_within(p, in_process ? -1 : CHECKPOINT_DRAIN_MAX_MS);
-    p->sims_flush_all = false;
+    bool drained = pl_drain_held_within(p, in_process ? -1 : CHECKPOINT_DRAIN_MAX_MS);
     if (atomic_load(&p->failed))
         return true;
     if (!drained) {

@@ -235,7 +235,7 @@ struct sr_pipeline {
     _Atomic uint64_t queued_max; /* highest to_sink.n + sink_held seen */
 
     sr_sim_throttle_t *sim_throttle;
-    uint32_t *sims_due;          /* items whose deferred list is written with this batch */
+    uint32_t *sims_due;          /* items whose deferred list is built with this batch, written if news */
     size_t sims_due_cap;
     sr_neighbour_t *sim_list;    /* one item's current list (sim.neighbours entries) */
 
@@ -308,6 +308,7 @@ int64_t pl_batch_limit_ms(size_t n_polled, int64_t newest_ts_ms, int64_t now_ms,
 
 /* pipeline_batch.c (engine thread, except where said) */
 batch_t *pl_batch_new(void);
+bool pl_open_batch(sr_pipeline_t *p); /* if none is open; false: out of memory */
 void pl_batch_free(batch_t *b);             /* whoever holds the batch */
 void pl_queue_push(queue_t *q, batch_t *b); /* either thread; the caller guards q */
 batch_t *pl_queue_take_all(queue_t *q);
@@ -325,6 +326,10 @@ void pl_drain(sr_pipeline_t *p);
  * still held batches then (or the pipeline failed): what a drain the poll
  * loop can afford says when it could not finish. */
 bool pl_drain_within(sr_pipeline_t *p, int64_t timeout_ms);
+/* pl_drain_within, with every neighbour list sim.publish.interval.ms holds
+ * back built and (if news) written with the last batch: what a checkpoint
+ * and a stop leave behind, so no change is lost to the throttle. */
+bool pl_drain_held_within(sr_pipeline_t *p, int64_t timeout_ms);
 
 /* pipeline_decode.c (engine thread) */
 sr_err_t pl_decode(sr_pipeline_t *p, const rd_kafka_message_t *m, sr_event_t *ev, char *errstr,

@@ -141,4 +141,9 @@ int sr_sim_throttle_gate(void *throttle, uint32_t item) {
     return write_now;
 }
 
+void sr_sim_throttle_arm(sr_sim_throttle_t *t, sr_engine_t *e, int64_t now_ms) {
+    sr_sim_throttle_set_now(t, now_ms);
+    sr_engine_set_sim_gate(e, sr_sim_throttle_gate, t);
+}
+
 size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t) { return t->n_pending; }

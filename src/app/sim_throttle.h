@@ -3,11 +3,14 @@
  * Neighbour lists change with nearly every event of a popular item, and a
  * sim:{item} write (a sorted set of 20) costs Redis several times a
  * recommendation write; a feed reading "similar items" needs them fresh to
- * seconds, not to the event. So each item's list is written at most once per
- * interval (wall clock): a change offered sooner is deferred, and when the
- * interval is over the item comes back out of next_due() -- once, however
- * many changes it collected -- for the caller to write its list as it is
- * then, so the newest list always lands.
+ * seconds, not to the event. So each item's list is looked at -- built, and
+ * written if it is news -- at most once per interval (wall clock): a change
+ * offered sooner is deferred, and when the interval is over the item comes
+ * back out of next_due() -- once, however many changes it collected -- for
+ * the caller to look at its list as it is then, so the newest list always
+ * lands, at most one interval after the change. Armed as the engine's gate
+ * (sr_sim_throttle_arm), it also spares the engine building the lists it
+ * would only drop: most of the catalogue changes in every batch.
  *
  * Deferred items come out in the order they were deferred; an item can be
  * held up behind an earlier one by at most one interval.
@@ -20,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "streamrec/engine.h"
 #include "streamrec/err.h"
 
 typedef struct sr_sim_throttle sr_sim_throttle_t;
@@ -46,12 +50,15 @@ bool sr_sim_throttle_any_due(sr_sim_throttle_t *t, int64_t now_ms);
 bool sr_sim_throttle_next_held(sr_sim_throttle_t *t, int64_t now_ms, uint32_t *item);
 
 /* sr_engine_set_sim_gate()'s gate over a throttle, so that the engine
- * builds only the lists to write now: offers item at the time last given
- * to sr_sim_throttle_set_now(); 1 to write it now, 0 deferred, -1 out of
- * memory. An item offered whose list turns out not to be news has had its
- * chance: a change after it waits out the interval like any other. */
+ * builds only the lists to look at now: offers item at the time last given
+ * to sr_sim_throttle_set_now(); 1 to build it now, 0 deferred, -1 out of
+ * memory. A list built and found not to be news has had its look: a change
+ * after it waits out the interval like any other. */
 void sr_sim_throttle_set_now(sr_sim_throttle_t *t, int64_t now_ms);
 int sr_sim_throttle_gate(void *throttle, uint32_t item);
+
+/* Before each sr_engine_flush(): makes t e's gate, at now_ms. */
+void sr_sim_throttle_arm(sr_sim_throttle_t *t, sr_engine_t *e, int64_t now_ms);
 
 /* Items deferred and not yet written. */
 size_t sr_sim_throttle_pending(const sr_sim_throttle_t *t);
