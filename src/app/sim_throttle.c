@@ -100,7 +100,7 @@ static bool front_pending(sr_sim_throttle_t *t, uint32_t *front) {
         *front = t->queue[t->head];
         if (t->pending[*front])
             return true;
-        t->head++; /* written directly since it was deferred */
+        t->head++; /* let through directly since it was deferred */
     }
     t->head = t->len = 0;
     return false;

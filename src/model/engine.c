@@ -168,6 +168,27 @@ static void dirty_remove(dirty_set_t *d, uint32_t id) {
         }
 }
 
+/* Keeps, in place and in order, the ids keep() returns 1 for; those it
+ * returns 0 for leave the set. keep() returning -1 (out of memory) stops
+ * the filter with the ids not yet asked about still in the set: -1 then. */
+static int dirty_filter(dirty_set_t *d, int (*keep)(void *opaque, uint32_t id), void *opaque) {
+    size_t kept = 0;
+    for (size_t k = 0; k < d->n; k++) {
+        int verdict = keep(opaque, d->ids[k]);
+        if (verdict < 0) {
+            memmove(d->ids + kept, d->ids + k, (d->n - k) * sizeof *d->ids);
+            d->n = kept + d->n - k;
+            return -1;
+        }
+        if (verdict)
+            d->ids[kept++] = d->ids[k];
+        else
+            d->flag[d->ids[k]] = 0;
+    }
+    d->n = kept;
+    return 0;
+}
+
 static void dirty_clear(dirty_set_t *d) {
     for (size_t k = 0; k < d->n; k++) d->flag[d->ids[k]] = 0;
     d->n = 0;
@@ -800,24 +821,11 @@ static bool build_list(sr_engine_t *e, uint32_t item, sr_neighbour_t *out, size_
 }
 
 static sr_err_t flush_sims(sr_engine_t *e) {
+    /* the items the gate leaves out leave the set: their next change marks them again */
+    if (e->sim_gate && dirty_filter(&e->dirty_items, e->sim_gate, e->sim_gate_opaque) < 0)
+        return SR_ERR_NOMEM;
     size_t n = e->dirty_items.n, m = (size_t)e->cfg.sim_neighbours;
-    uint32_t *ids = e->dirty_items.ids;
-    if (e->sim_gate) { /* the set keeps, in place, the items to build now */
-        size_t kept = 0;
-        for (size_t d = 0; d < n; d++) {
-            int build = e->sim_gate(e->sim_gate_opaque, ids[d]);
-            if (build < 0) { /* the ones not asked about stay in the set */
-                memmove(ids + kept, ids + d, (n - d) * sizeof *ids);
-                e->dirty_items.n = kept + n - d;
-                return SR_ERR_NOMEM;
-            }
-            if (build)
-                ids[kept++] = ids[d];
-            else
-                e->dirty_items.flag[ids[d]] = 0;
-        }
-        n = e->dirty_items.n = kept;
-    }
+    const uint32_t *ids = e->dirty_items.ids;
     size_t cap = e->sims_cap;
     if (grow((void **)&e->sims, &cap, n, sizeof *e->sims) != SR_OK)
         return SR_ERR_NOMEM;
