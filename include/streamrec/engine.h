@@ -12,8 +12,10 @@
  * however many of its events the batch held, and returns the outputs.
  *
  * Time: only event time. The watermark is the newest ts_ms seen minus
- * time.lateness.ms; churn sweeps run when it crosses a sweep boundary. Two
- * engines fed the same events in the same order produce identical outputs.
+ * time.lateness.ms (held back by sr_engine_hold_watermark(), for a caller
+ * whose input has parts read at different speeds); churn sweeps run when it
+ * crosses a sweep boundary. Two engines fed the same events in the same
+ * order, and the same holds between them, produce identical outputs.
  *
  * Memory: users and items are bounded by activity, not by history. On
  * every event-time hour the watermark crosses, users whose last event is
@@ -214,6 +216,22 @@ void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out);
 
 /* Users marked dirty since the last flush (a batch-closing criterion). */
 size_t sr_engine_dirty_users(const sr_engine_t *e);
+
+/* Holds the watermark back: it is at most newest_ms - time.lateness.ms,
+ * whatever newer event time the engine has seen; INT64_MIN stops it where
+ * no sweep runs; INT64_MAX, the default, lets it follow the newest event.
+ * The daemon reads several input partitions, and the newest event of one
+ * says nothing of the unread records of another: it holds the watermark at
+ * the slowest partition's newest event (input_watermark.h). Lowering the
+ * hold undoes no sweep already run; the next one waits until the watermark
+ * passes it. Returns true when the watermark rose, having run the sweeps
+ * it came to: their alerts and labels go out with the next flush(). */
+bool sr_engine_hold_watermark(sr_engine_t *e, int64_t newest_ms);
+
+/* Whether sr_engine_apply() would take an event at ts_ms as far as its
+ * time goes (see there): a caller tracking event time by itself counts no
+ * time the engine refuses. */
+bool sr_engine_takes_time(const sr_engine_t *e, int64_t ts_ms);
 
 /* Wall-clock nanoseconds spent per stage while timing was on (benchmarks
  * only: the timing itself costs ~50 ns an event; it never affects results). */

@@ -66,6 +66,7 @@ struct sr_engine {
     sr_recommender_t *reco;
     sr_churn_t *churn;
     int64_t max_ts_ms;
+    int64_t hold_ms; /* sr_engine_hold_watermark's, INT64_MAX: none */
     bool any_event;
     sr_engine_stats_t stats;
     size_t n_forgotten; /* users in the dictionary whose state was given up */
@@ -207,6 +208,7 @@ sr_engine_t *sr_engine_new(const sr_engine_config_t *cfg, char *errstr, size_t e
         e->cfg.user_ttl_ms = cfg->churn.horizon_ms;
     e->last_evict_ms = INT64_MIN;
     e->last_item_evict_ms = INT64_MIN;
+    e->hold_ms = INT64_MAX;
     if (cfg->sim_neighbours < 1 || cfg->sim_neighbours > SR_SIM_SLOTS) {
         sr_seterr(SR_ERR_INVALID, errstr, errstr_size, "sim.neighbours must be in [1, %d]",
                   SR_SIM_SLOTS);
@@ -585,11 +587,20 @@ static void maybe_evict_items(sr_engine_t *e, int64_t watermark) {
     free(gone);
 }
 
-static void maybe_sweep(sr_engine_t *e) {
-    /* max_ts_ms is 0 until the first event: no sweep may treat that as a time */
+/* The newest event time the input has shown and not held back, minus the
+ * allowed lateness; INT64_MIN before the first event (max_ts_ms is 0 then:
+ * no sweep may treat that as a time) and while the hold says no time yet. */
+static int64_t watermark_of(const sr_engine_t *e) {
     if (!e->any_event)
+        return INT64_MIN;
+    int64_t newest = e->max_ts_ms < e->hold_ms ? e->max_ts_ms : e->hold_ms;
+    return newest < INT64_MIN + e->cfg.lateness_ms ? INT64_MIN : newest - e->cfg.lateness_ms;
+}
+
+static void maybe_sweep(sr_engine_t *e) {
+    int64_t watermark = watermark_of(e);
+    if (watermark == INT64_MIN)
         return;
-    int64_t watermark = e->max_ts_ms - e->cfg.lateness_ms;
     int64_t due = sr_churn_sweep_due(e->churn, watermark);
     if (due != INT64_MIN)
         sr_churn_sweep(e->churn, e->profiles, sr_intern_count(e->user_ids), due);
@@ -913,7 +924,7 @@ sr_err_t sr_engine_flush(sr_engine_t *e, const sr_outbox_t **out) {
     e->outbox.n_labels = e->n_labels;
     e->n_labels = 0; /* handed out: valid until the next flush */
     e->outbox.model_version = e->stats.events;
-    e->outbox.watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
+    e->outbox.watermark_ms = watermark_of(e);
     *out = &e->outbox;
     return SR_OK;
 }
@@ -950,10 +961,23 @@ void sr_engine_stats(const sr_engine_t *e, sr_engine_stats_t *out) {
     *out = e->stats;
     out->users = sr_intern_live(e->user_ids) - e->n_forgotten;
     out->items = sr_intern_live(e->item_ids);
-    out->watermark_ms = e->max_ts_ms - e->cfg.lateness_ms;
+    out->watermark_ms = watermark_of(e);
 }
 
 size_t sr_engine_dirty_users(const sr_engine_t *e) { return e->dirty_users.n; }
+
+bool sr_engine_takes_time(const sr_engine_t *e, int64_t ts_ms) {
+    return check_ts(e, ts_ms, NULL, 0) == SR_OK;
+}
+
+bool sr_engine_hold_watermark(sr_engine_t *e, int64_t newest_ms) {
+    int64_t before = watermark_of(e);
+    e->hold_ms = newest_ms;
+    if (watermark_of(e) <= before)
+        return false;
+    maybe_sweep(e);
+    return true;
+}
 
 void sr_engine_set_stage_timing(sr_engine_t *e, bool on) { e->timing = on; }
 

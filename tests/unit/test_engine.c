@@ -585,6 +585,35 @@ static void test_engine_negative_ts_is_refused(void **state) {
  * before SR_ENGINE_MAX_TS_MS: only the future limit refuses it. */
 #define YEAR_2100_MS 4102444800000LL
 
+/* A hold keeps the watermark, and the sweeps on it, back whatever newer
+ * event the engine has seen; letting go runs the sweeps it came to. */
+static void test_engine_watermark_hold_keeps_the_sweeps_back(void **state) {
+    (void)state;
+    sr_engine_t *e = default_engine();
+    sr_event_t x = ev("alice", "i1", SR_EVENT_VIEW, D0);
+    apply_ok(e, &x);
+    x = ev("bob", "i2", SR_EVENT_VIEW, D0);
+    apply_ok(e, &x);
+    assert_false(sr_engine_hold_watermark(e, D0)); /* where it is: not risen */
+    x = ev("carol", "i3", SR_EVENT_VIEW, D0 + 40 * DAY_MS);
+    apply_ok(e, &x);
+    sr_engine_stats_t st;
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.watermark_ms, D0 - 5000); /* time.lateness.ms */
+    assert_int_equal(st.users_evicted, 0);        /* 40 days idle, but not at the watermark */
+    assert_int_equal(st.users, 3);
+    assert_false(sr_engine_hold_watermark(e, INT64_MIN)); /* lower: nothing runs */
+    assert_true(sr_engine_hold_watermark(e, INT64_MAX));  /* let go: the sweeps run */
+    sr_engine_stats(e, &st);
+    assert_int_equal(st.watermark_ms, D0 + 40 * DAY_MS - 5000);
+    assert_int_equal(st.users_evicted, 2); /* alice and bob, idle over state.user.ttl.days */
+    assert_int_equal(st.users, 1);
+    assert_true(sr_engine_takes_time(e, D0 + 40 * DAY_MS));
+    assert_false(sr_engine_takes_time(e, -1));
+    assert_false(sr_engine_takes_time(e, YEAR_2100_MS));
+    sr_engine_destroy(e);
+}
+
 static void test_engine_far_future_ts_is_refused_and_keeps_the_watermark(void **state) {
     (void)state;
     sr_engine_t *e = default_engine();
@@ -817,6 +846,7 @@ int main(void) {
         cmocka_unit_test(test_engine_one_mib_user_id_is_refused_not_interned),
         cmocka_unit_test(test_engine_negative_ts_is_refused),
         cmocka_unit_test(test_engine_far_future_ts_is_refused_and_keeps_the_watermark),
+        cmocka_unit_test(test_engine_watermark_hold_keeps_the_sweeps_back),
         cmocka_unit_test(test_engine_future_limit_is_relative_to_newest_event_time_too),
         cmocka_unit_test(test_engine_ts_past_2106_is_refused_even_without_a_future_limit),
     };
