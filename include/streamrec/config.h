@@ -59,6 +59,7 @@ typedef struct sr_io_config {
     char *checkpoint_dir;      /* empty = no checkpoints */
     int checkpoint_keep;       /* newest files kept, default 3 */
     int checkpoint_interval_s; /* default 60 */
+    int input_idle_ms;         /* a partition quiet this long of polling holds the watermark no more */
     int batch_max_ms;
     int batch_backlog_max_ms;  /* a batch's longest life while input is waiting */
     int batch_max_users;

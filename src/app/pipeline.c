@@ -130,6 +130,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
         goto fail;
     if (!(p->user_state = malloc(sr_engine_user_state_max(p->engine))) ||
         !(p->sim_throttle = sr_sim_throttle_new(cfg->io.sim_publish_interval_ms)) ||
+        !(p->input_watermark = sr_input_watermark_new(cfg->io.input_idle_ms)) ||
         !(p->sim_list = calloc((size_t)cfg->engine.sim_neighbours, sizeof *p->sim_list)) ||
         !(p->recall = sr_recall_new(cfg->io.metrics_recall_sample, (size_t)cfg->engine.reco.k,
                                     (size_t)cfg->io.metrics_quality_window)) ||
@@ -252,6 +253,19 @@ static int64_t batch_limit_ms(rd_kafka_message_t **msgs, size_t n, int64_t batch
     return pl_batch_limit_ms(n, newest, sr_clock_wall_ms(), batch_ms, backlog_ms);
 }
 
+/* After every poll: partitions that went idle, or delivered again, change
+ * the hold. Sweeps the engine runs when its watermark rises need a batch to
+ * carry their alerts out, input or not: true when one was opened for them. */
+static bool hold_watermark(sr_pipeline_t *p) {
+    sr_input_watermark_polled(p->input_watermark, sr_clock_mono_ms(), atomic_load(&p->paused));
+    if (!sr_engine_hold_watermark(p->engine, sr_input_watermark_hold(p->input_watermark)) ||
+        p->open)
+        return false;
+    if (!pl_open_batch(p))
+        pl_fail(p, "%s", "out of memory opening a batch");
+    return p->open != NULL;
+}
+
 sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
                          size_t errstr_size) {
     rd_kafka_message_t *msgs[PL_POLL_MAX];
@@ -282,6 +296,8 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
                 log_consumer_error(p, msgs[k]);
             rd_kafka_message_destroy(msgs[k]);
         }
+        if (hold_watermark(p))
+            limit_ms = batch_ms;
         /* Two bounds. Batches the sink has not taken yet: Redis is behind.
          * All batches not yet acknowledged, also those the sink wrote to
          * Redis and holds until Kafka acknowledges their records: counting
@@ -367,6 +383,7 @@ void sr_pipeline_destroy(sr_pipeline_t *p) {
     free(p->user_partition);
     free(p->user_state);
     sr_sim_throttle_destroy(p->sim_throttle);
+    sr_input_watermark_destroy(p->input_watermark);
     free(p->sims_due);
     free(p->sim_list);
     for (size_t k = 0; k < p->n_positions; k++) free(p->positions[k].topic);

@@ -201,6 +201,13 @@ void pl_handle_record(sr_pipeline_t *p, const rd_kafka_message_t *m) {
                                    SR_INTERN_NONE;
     if (sampled && ev.item_id.len > 0 && known_type && ev.type != SR_EVENT_UNKNOWN)
         check_recall(p, &ev);
+    /* The record's time counts for its partition before the engine sees it,
+     * so that with one partition the watermark moves at the same event as
+     * with no hold at all. */
+    bool timed = err == SR_OK && sr_engine_takes_time(p->engine, ev.ts_ms);
+    sr_input_watermark_record(p->input_watermark, rd_kafka_topic_name(m->rkt), m->partition,
+                              timed ? ev.ts_ms : INT64_MIN);
+    sr_engine_hold_watermark(p->engine, sr_input_watermark_hold(p->input_watermark));
     if (err == SR_OK)
         err = sr_engine_apply(p->engine, &ev, why, sizeof why);
     if (err == SR_OK && new_user) {

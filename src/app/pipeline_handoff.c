@@ -462,6 +462,10 @@ void pl_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
         hand_off(p, parts);
     }
     atomic_fetch_sub(&p->partitions, parts->cnt);
+    for (int k = 0; k < parts->cnt; k++)
+        sr_input_watermark_revoke(p->input_watermark, parts->elems[k].topic,
+                                  parts->elems[k].partition);
+    pl_publish_engine_counts(p); /* the users handed off, before any batch */
     pthread_mutex_lock(&p->lag_lock);
     for (int k = 0; k < parts->cnt; k++) {
         lag_entry_t *e = pl_find_lag(p, parts->elems[k].topic, parts->elems[k].partition);
@@ -496,6 +500,11 @@ void pl_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts) {
     for (int k = 0; k < parts->cnt; k++)
         pl_add_lag(p, parts->elems[k].topic, parts->elems[k].partition);
     pthread_mutex_unlock(&p->lag_lock);
+    for (int k = 0; k < parts->cnt; k++)
+        if (sr_input_watermark_assign(p->input_watermark, parts->elems[k].topic,
+                                      parts->elems[k].partition) != SR_OK)
+            pl_fail(p, "%s", "out of memory tracking the input partitions' event time");
+    pl_publish_engine_counts(p); /* the users restored, before any batch */
     atomic_fetch_add(&p->partitions, parts->cnt);
 }
 

@@ -82,6 +82,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "input_watermark.h"
 #include "pipeline.h"
 #include "log.h"
 #include "sim_throttle.h"
@@ -234,6 +235,7 @@ struct sr_pipeline {
     size_t sink_held; /* batches taken off to_sink and not yet handed back */
     _Atomic uint64_t queued_max; /* highest to_sink.n + sink_held seen */
 
+    sr_input_watermark_t *input_watermark; /* holds the engine's watermark at the slowest partition */
     sr_sim_throttle_t *sim_throttle;
     uint32_t *sims_due;          /* items whose deferred list is built with this batch, written if news */
     size_t sims_due_cap;

@@ -60,40 +60,66 @@ static const malformed_t MALFORMED_RECORDS[] = {
 };
 #define MALFORMED ((int)(sizeof MALFORMED_RECORDS / sizeof *MALFORMED_RECORDS))
 #define TIMEOUT_S 60
+#define T0_MS 1767225600000LL /* 2026-01-01, the input's first event time */
+#define DAY_MS (24 * 3600 * 1000LL)
 #define CHANGELOG PIPELINE_FIXTURE_CHANGELOG
 
 /* User u views six items in order, a second apart, starting at i(u % 5):
  * overlapping co-viewed chains the engine turns into neighbours, so every
  * user ends with recommendations of items they have not seen. */
+/* A producer of click events into "clicks", for the tests' input. */
+typedef struct producer {
+    sr_kafka_out_t *out;
+    sr_click_encoder_t *enc;
+} producer_t;
+
+static void producer_open(fixture_t *f, producer_t *pr) {
+    char errstr[512];
+    sr_kafka_out_config_t ocfg = {.bootstrap = sr_kafka_mock_bootstrap(f->mock)};
+    pr->out = sr_kafka_out_new(&ocfg, errstr, sizeof errstr);
+    pr->enc = sr_click_encoder_new(errstr, sizeof errstr);
+    assert_non_null(pr->out);
+    assert_non_null(pr->enc);
+}
+
+static void producer_close(producer_t *pr) {
+    char errstr[512];
+    assert_int_equal(sr_kafka_out_flush(pr->out, 10000, errstr, sizeof errstr), SR_OK);
+    sr_click_encoder_destroy(pr->enc);
+    sr_kafka_out_destroy(pr->out);
+}
+
+/* One view, keyed by its user, to a partition (RD_KAFKA_PARTITION_UA: the
+ * key's). */
+static void produce_view(producer_t *pr, int32_t partition, const char *user, const char *item,
+                         const char *id, int64_t ts_ms) {
+    char errstr[512];
+    uint8_t buf[1024];
+    sr_event_t ev = {.event_id = sr_str_c(id), .user_id = sr_str_c(user),
+                     .item_id = sr_str_c(item), .type = SR_EVENT_VIEW, .ts_ms = ts_ms};
+    size_t len;
+    assert_int_equal(sr_click_encode(pr->enc, &ev, SR_FRAMING_CONFLUENT, 1, buf, sizeof buf, &len,
+                                     errstr, sizeof errstr), SR_OK);
+    assert_int_equal(sr_kafka_out_produce(pr->out, "clicks", partition, user, strlen(user), buf,
+                                          len, NULL, NULL, errstr, sizeof errstr), SR_OK);
+}
+
 static void produce_views(fixture_t *f, int first_user, int users, int first_view, int views,
                           bool malformed) {
     char errstr[512];
-    sr_kafka_out_config_t ocfg = {.bootstrap = sr_kafka_mock_bootstrap(f->mock)};
-    sr_kafka_out_t *out = sr_kafka_out_new(&ocfg, errstr, sizeof errstr);
-    sr_click_encoder_t *enc = sr_click_encoder_new(errstr, sizeof errstr);
-    assert_non_null(out);
-    assert_non_null(enc);
+    producer_t pr;
+    producer_open(f, &pr);
     uint8_t buf[1024];
-    int64_t t0 = 1767225600000LL;
     for (int u = first_user; u < first_user + users; u++)
         for (int v = first_view; v < first_view + views; v++) {
             char user[16], item[16], id[32];
             snprintf(user, sizeof user, "u%d", u);
             snprintf(item, sizeof item, "i%d", u % 5 + v);
             snprintf(id, sizeof id, "e%d-%d", u, v);
-            sr_event_t ev = {.event_id = sr_str_c(id), .user_id = sr_str_c(user),
-                             .item_id = sr_str_c(item), .type = SR_EVENT_VIEW,
-                             .ts_ms = t0 + (int64_t)(u * VIEWS_PER_USER + v) * 1000};
-            size_t len;
-            assert_int_equal(sr_click_encode(enc, &ev, SR_FRAMING_CONFLUENT, 1, buf, sizeof buf,
-                                             &len, errstr, sizeof errstr), SR_OK);
-            assert_int_equal(sr_kafka_out_produce(out, "clicks", RD_KAFKA_PARTITION_UA, user,
-                                                  strlen(user), buf, len, NULL, NULL, errstr,
-                                                  sizeof errstr), SR_OK);
+            produce_view(&pr, RD_KAFKA_PARTITION_UA, user, item, id,
+                         T0_MS + (int64_t)(u * VIEWS_PER_USER + v) * 1000);
         }
-    if (!malformed)
-        goto flush;
-    for (int k = 0; k < MALFORMED; k++) {
+    for (int k = 0; malformed && k < MALFORMED; k++) {
         const malformed_t *bad = &MALFORMED_RECORDS[k];
         const uint8_t *value = bad->raw;
         size_t len = bad->raw_len;
@@ -101,20 +127,17 @@ static void produce_views(fixture_t *f, int first_user, int users, int first_vie
             sr_event_t ev = {.event_id = sr_str_c("bad"), .user_id = sr_str_c(bad->user_id),
                              .item_id = sr_str_c("i1"), .type = SR_EVENT_VIEW,
                              .ts_ms = bad->ts_ms};
-            assert_int_equal(sr_click_encode(enc, &ev, SR_FRAMING_CONFLUENT, 1, buf, sizeof buf,
-                                             &len, errstr, sizeof errstr), SR_OK);
+            assert_int_equal(sr_click_encode(pr.enc, &ev, SR_FRAMING_CONFLUENT, 1, buf,
+                                             sizeof buf, &len, errstr, sizeof errstr), SR_OK);
             value = buf;
         }
         char key[16];
         snprintf(key, sizeof key, "bad%d", k);
-        assert_int_equal(sr_kafka_out_produce(out, "clicks", RD_KAFKA_PARTITION_UA, key,
+        assert_int_equal(sr_kafka_out_produce(pr.out, "clicks", RD_KAFKA_PARTITION_UA, key,
                                               strlen(key), value, len, NULL, NULL, errstr,
                                               sizeof errstr), SR_OK);
     }
-flush:
-    assert_int_equal(sr_kafka_out_flush(out, 10000, errstr, sizeof errstr), SR_OK);
-    sr_click_encoder_destroy(enc);
-    sr_kafka_out_destroy(out);
+    producer_close(&pr);
 }
 
 static void produce_input(fixture_t *f, int first_user, int users, int views, bool malformed) {
@@ -359,10 +382,11 @@ static void test_pipeline_events_to_redis_kafka_and_dlq_then_commit(void **state
     run_until(f, saw_everything, TIMEOUT_S, &st);
     assert_int_equal(st.events_applied, VALID);
     assert_int_equal(st.dead_letters, MALFORMED);
-    assert_int_equal(st.users, USERS);
     assert_true(st.recos_written >= USERS);
-    /* stopping gave up every partition: all users went to the changelog */
+    /* stopping gave up every partition: all users went to the changelog,
+     * and none is left here */
     assert_int_equal(st.users_handed_off, USERS);
+    assert_int_equal(st.users, 0);
     check_redis(f);
     check_outputs(f);
 
@@ -375,7 +399,9 @@ static void test_pipeline_events_to_redis_kafka_and_dlq_then_commit(void **state
     assert_int_equal(again.events_applied, 3);
     /* and took the first run's users back from the changelog */
     assert_int_equal(again.users_restored, USERS);
-    assert_int_equal(again.users, USERS + 1);
+    /* ... and gave them up again, with the new one, at the stop */
+    assert_int_equal(again.users_handed_off, USERS + 1);
+    assert_int_equal(again.users, 0);
 }
 
 /* Whether sim:{item} lists member right now. */
@@ -440,6 +466,58 @@ static void test_a_held_back_neighbour_list_lands_when_due(void **state) {
     assert_true(now_s() - t0 >= 4.0);
     assert_true(sim_lists(f, "i0", "i1"));
     stop_pipeline(&r, &st);
+}
+
+static bool applied_slow_first(const sr_pipeline_stats_t *s) { return s->events_applied >= 1; }
+static bool applied_fast_days(const sr_pipeline_stats_t *s) { return s->events_applied >= 42; }
+static bool applied_slow_again(const sr_pipeline_stats_t *s) {
+    return s->events_applied >= 43 && s->batches_acked > 0;
+}
+
+/* One watermark for partitions read at different speeds
+ * (input_watermark.h). u-slow views an item on day 0 (partition 1); then
+ * u-fast's views of days 0 to 40 come in on partition 0, while partition 1
+ * has nothing new. Were the watermark partition 0's newest event, day 40,
+ * the eviction sweep would give u-slow up as idle for over
+ * state.user.ttl.days (30): its next view, of day 10, would find a new
+ * cold user (sequence 1 in Redis, one eviction). Held at partition 1's
+ * newest event, the watermark stays at day 0 until that view comes: u-slow
+ * keeps its state, and the view is its second event. */
+static void test_a_slow_partition_holds_the_watermark_back(void **state) {
+    fixture_t *f = *state;
+    set_config(&f->cfg, "time.idle.ms", "60000");
+    runner_t r;
+    start_pipeline(f, &r);
+    producer_t pr;
+    producer_open(f, &pr);
+    produce_view(&pr, 1, "u-slow", "i1", "s0", T0_MS);
+    producer_close(&pr);
+    wait_for_stats(&r, applied_slow_first, "u-slow's first view");
+    producer_open(f, &pr);
+    for (int d = 0; d <= 40; d++) {
+        char item[16], id[16];
+        snprintf(item, sizeof item, "i%d", d % 7);
+        snprintf(id, sizeof id, "f%d", d);
+        produce_view(&pr, 0, "u-fast", item, id, T0_MS + d * DAY_MS);
+    }
+    producer_close(&pr);
+    wait_for_stats(&r, applied_fast_days, "u-fast's 41 days");
+    producer_open(f, &pr);
+    produce_view(&pr, 1, "u-slow", "i2", "s1", T0_MS + 10 * DAY_MS);
+    producer_close(&pr);
+    wait_for_stats(&r, applied_slow_again, "u-slow's second view");
+    sr_pipeline_stats_t st;
+    stop_pipeline(&r, &st); /* writes every batch's lists */
+    assert_int_equal(st.events_applied, 43);
+    assert_int_equal(st.users_evicted, 0);
+    redisContext *c = redisConnect("127.0.0.1", sr_redis_spawn_port(f->redis));
+    assert_non_null(c);
+    redisReply *reply = redis_cmd(c, "GET %s", "reco:{u-slow}");
+    assert_int_equal(reply->type, REDIS_REPLY_STRING);
+    if (!strstr(reply->str, "\"seq\":2,"))
+        fail_msg("u-slow's second view did not find its state: %s", reply->str);
+    freeReplyObject(reply);
+    redisFree(c);
 }
 
 static void import_record(void *opaque, const rd_kafka_message_t *m) {
@@ -585,7 +663,9 @@ static void test_checkpoint_on_stop_and_restart_from_it(void **state) {
     run_until(f, saw_three, TIMEOUT_S, &again);
     assert_int_equal(again.records_in, 3);
     assert_int_equal(again.users_restored, 0); /* the checkpoint had them all */
-    assert_int_equal(again.users, USERS + 1);
+    /* the checkpoint's users and the new one, all given up at the stop */
+    assert_int_equal(again.users_handed_off, USERS + 1);
+    assert_int_equal(again.users, 0);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
@@ -736,6 +816,7 @@ int main(void) {
         WITH_FIXTURE(test_pipeline_events_to_redis_kafka_and_dlq_then_commit),
         WITH_FIXTURE(test_only_replayed_input_is_written_under_the_guard),
         WITH_FIXTURE(test_a_held_back_neighbour_list_lands_when_due),
+        WITH_FIXTURE(test_a_slow_partition_holds_the_watermark_back),
         WITH_FIXTURE(test_rebalance_moves_user_state_with_the_partition),
         WITH_FIXTURE(test_checkpoint_on_stop_and_restart_from_it),
         WITH_FIXTURE(test_checkpoint_before_the_assignment_keeps_the_restored_positions),
