@@ -36,6 +36,9 @@ typedef struct demo {
     sr_synth_t *stream;     /* the synthetic clickstream */
     sr_producer_t *producer;
     char error[320];
+    /* users and items in state as the status thread last saw them: a stop
+     * hands every user off with its partition, leaving the engine none */
+    uint64_t users, items;
 } demo_t;
 
 static void sleep_s(double s) {
@@ -73,14 +76,16 @@ static void *status_main(void *arg) {
     while (!*d->stop) {
         sleep_s(0.25);
         double t = sr_clock_mono_s();
+        sr_pipeline_stats_t st;
+        sr_pipeline_stats(d->pipeline, &st);
+        d->users = st.users;
+        d->items = st.items;
         if (d->duration_s > 0 && t - start >= d->duration_s) {
             *d->stop = 1;
             break;
         }
         if (t - last < 1.0)
             continue;
-        sr_pipeline_stats_t st;
-        sr_pipeline_stats(d->pipeline, &st);
         const sr_hist_t *fresh = sr_pipeline_freshness(d->pipeline);
         fprintf(stderr,
                 "\r%6.0fs  %7.0f events/s  users %-7llu items %-6llu  freshness p50 %llu ms "
@@ -246,7 +251,7 @@ int sr_cmd_demo(int argc, char **argv) {
     printf("\nstreamrec demo summary (%.0f s)\n"
            "  events produced        %llu\n"
            "  events applied         %llu (%.0f/s)\n"
-           "  users, items           %llu, %llu\n"
+           "  users, items           %llu, %llu (before the stop)\n"
            "  recommendation writes  %llu (Redis and %s)\n"
            "  neighbour-list writes  %llu\n"
            "  churn alerts           %llu\n"
@@ -255,7 +260,7 @@ int sr_cmd_demo(int argc, char **argv) {
            "                         p50 %llu ms  p99 %llu ms  p99.9 %llu ms\n",
            secs, (unsigned long long)produced.produced,
            (unsigned long long)st.events_applied, secs > 0 ? st.events_applied / secs : 0,
-           (unsigned long long)st.users, (unsigned long long)st.items,
+           (unsigned long long)d.users, (unsigned long long)d.items,
            (unsigned long long)st.recos_written, cfg.io.output_reco_topic,
            (unsigned long long)st.sims_written, (unsigned long long)st.alerts,
            (unsigned long long)st.dead_letters,
