@@ -107,7 +107,7 @@ typedef struct sr_outbox {
     const sr_churn_label_t *labels; /* churn examples resolved since the last flush */
     size_t n_labels;
     uint64_t model_version;         /* events applied so far */
-    int64_t watermark_ms;
+    int64_t watermark_ms;           /* INT64_MIN: no time yet (no event, or held without one) */
 } sr_outbox_t;
 
 typedef struct sr_engine_stats {
@@ -117,7 +117,7 @@ typedef struct sr_engine_stats {
     size_t users, items;                /* users: with state (forgotten ones not counted) */
     uint64_t users_evicted;             /* users given up after user_ttl_ms of inactivity */
     uint64_t items_evicted;             /* items given up after item_ttl_ms without events */
-    int64_t watermark_ms;
+    int64_t watermark_ms;               /* INT64_MIN: no time yet (no event, or held without one) */
 } sr_engine_stats_t;
 
 typedef struct sr_engine sr_engine_t;

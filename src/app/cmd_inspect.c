@@ -133,12 +133,16 @@ static int print_user(FILE *out, const sr_engine_t *e, const char *id) {
     fprintf(out, "sessions     %" PRIu32 " (%.1f s in all)\n", p->sessions,
             (double)p->session_seconds);
     fprintf(out, "spend        %.2f\n", (double)p->spend);
+    /* a state restored from the changelog before any event has no
+     * watermark yet: the user's own last event is the latest time known */
+    bool no_watermark = st.watermark_ms == INT64_MIN;
+    int64_t at_ms = no_watermark ? p->last_seen_ms : st.watermark_ms;
     fprintf(out, "activity     ");
     for (int h = 0; h < SR_PROFILE_HALF_LIVES; h++)
         fprintf(out, "%shalf-life %.3g d: %.4f", h ? ", " : "",
                 (double)cfg->profile.half_life_ms[h] / 86400000.0,
-                (double)sr_profile_activity(p, &cfg->profile, h, st.watermark_ms));
-    fprintf(out, " (at the watermark)\n");
+                (double)sr_profile_activity(p, &cfg->profile, h, at_ms));
+    fprintf(out, " (at %s)\n", no_watermark ? "the user's last event" : "the watermark");
     fprintf(out, "top categories");
     bool any = false;
     for (int c = 0; c < SR_PROFILE_TOP_CATEGORIES; c++)

@@ -110,10 +110,10 @@ static const conf_prop_t props[] = {
      .max = 366 * 24 * 60,
      .desc = "refuse events further ahead than this of both the newest event time and the "
              "clock (bad_field, to the DLQ); 0 = no limit"},
-    /* 10 s: a partition read from a backlog delivers every few polls, and
-     * time paused does not count, so this only decides how soon a partition
-     * that went quiet (or has delivered nothing since its assignment) lets
-     * the others' event time through. */
+    /* 10 s: far above the gaps between a backlog's fetches (time paused
+     * does not count), so it mostly decides how soon a partition that went
+     * quiet (or has delivered nothing since its assignment) lets the
+     * others' event time through. */
     {.name = "time.idle.ms", AS_INT(io.input_idle_ms), .min = 1, .max = 3600000, .def = "10000",
      .desc = "the daemon's watermark follows its slowest input partition; one that delivers "
              "nothing for this long of polling (time paused does not count) holds it back no "

@@ -103,7 +103,7 @@ void sr_input_watermark_revoke(sr_input_watermark_t *w, const char *topic, int32
 void sr_input_watermark_record(sr_input_watermark_t *w, const char *topic, int32_t partition,
                                int64_t ts_ms) {
     part_t *p = find(w, topic, partition);
-    if (!p)
+    if (!p || ts_ms == INT64_MIN)
         return;
     p->delivered = true;
     /* The hold moves only if this partition starts holding again or was

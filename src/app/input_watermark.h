@@ -23,13 +23,17 @@
  * engine thread is busy elsewhere (a drain, a checkpoint), a partition with
  * a backlog is not read, and must not look idle for it. A partition assigned but without a
  * record yet holds with no time at all (no sweep) until its first record
- * or until it is idle; so does one whose records have no time the engine
- * takes (dead letters).
+ * or until it is idle. A record without a time the engine takes (a dead
+ * letter) says nothing of its partition's event time and counts as
+ * silence: a partition of nothing else goes idle rather than stop every
+ * sweep. As with Flink's idleness, a partition the consumer does not read
+ * for idle_ms of polling (not paused) counts as idle even if records wait
+ * in it; the default is far above the gaps between a backlog's fetches.
  *
  * Records of one partition come in offset order; their event times need
  * not be in order (the partition's newest counts). With one partition the
  * hold is that partition's newest event, which is the engine's own: the
- * outputs are those of no hold at all.
+ * sweeps run where they would with no hold at all.
  *
  * Thread rules: one thread (the engine thread). */
 #ifndef STREAMREC_APP_INPUT_WATERMARK_H
@@ -59,8 +63,8 @@ void sr_input_watermark_revoke(sr_input_watermark_t *w, const char *topic, int32
 void sr_input_watermark_clear(sr_input_watermark_t *w); /* every partition given up */
 
 /* A record of the partition came; ts_ms is its event time, or INT64_MIN
- * for a record without one the engine takes (it went to the dead-letter
- * topic). A partition not assigned is ignored. */
+ * for a record without one the engine takes (it goes to the dead-letter
+ * topic), which is ignored like a partition not assigned. */
 void sr_input_watermark_record(sr_input_watermark_t *w, const char *topic, int32_t partition,
                                int64_t ts_ms);
 
