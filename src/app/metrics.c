@@ -254,6 +254,11 @@ char *sr_metrics_render(sr_pipeline_t *p, const sr_metrics_collector_t *extra, s
     /* state and health */
     gauge(&b, "streamrec_users", "users with state in this instance", (double)st.users);
     gauge(&b, "streamrec_items", "items known to this instance", (double)st.items);
+    if (st.watermark_ms != INT64_MIN) /* none before the first event */
+        gauge(&b, "streamrec_watermark_seconds",
+              "the event-time watermark (Unix seconds) the churn sweeps and evictions run on: the "
+              "slowest input partition's newest event minus time.lateness.ms",
+              (double)st.watermark_ms / 1000.0);
     gauge(&b, "streamrec_poll_loop_age_seconds",
           "time since the engine thread's poll loop last turned (/healthz fails past "
           "http.healthz.stall.ms)",

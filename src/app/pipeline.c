@@ -92,6 +92,7 @@ sr_pipeline_t *sr_pipeline_new(const sr_config_t *cfg, char *errstr, size_t errs
     sr_kafka_stats_slot_init(&p->producer_stats);
     pthread_mutex_init(&p->lag_lock, NULL);
     atomic_init(&p->redis_up, 1);
+    atomic_init(&p->watermark_ms, INT64_MIN); /* no event yet */
     p->dlq_log_limit.burst = p->consumer_log_limit.burst = p->refused_log_limit.burst = LOG_BURST;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);

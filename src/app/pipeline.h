@@ -74,6 +74,7 @@ typedef struct sr_pipeline_stats {
     uint64_t users_restored;   /* users read back from the changelog on assignment */
     uint64_t users_evicted;    /* users evicted after state.user.ttl.days idle (engine total) */
     uint64_t items_evicted;    /* items evicted after state.item.ttl.days idle (engine total) */
+    int64_t watermark_ms;      /* event time the sweeps have reached, INT64_MIN: no time yet */
     uint64_t checkpoints_written, checkpoint_errors;
     uint64_t checkpoint_max_pause_ns; /* longest engine pause for one (drain + fork) */
     int64_t checkpoint_last_wall_ms;  /* when the newest one was written, 0: none yet */

@@ -27,6 +27,7 @@ void pl_publish_engine_counts(sr_pipeline_t *p) {
     atomic_store_explicit(&p->items, st.items, memory_order_relaxed);
     atomic_store_explicit(&p->users_evicted, st.users_evicted, memory_order_relaxed);
     atomic_store_explicit(&p->items_evicted, st.items_evicted, memory_order_relaxed);
+    atomic_store_explicit(&p->watermark_ms, st.watermark_ms, memory_order_relaxed);
 }
 
 /* ---- batches ------------------------------------------------------------ */

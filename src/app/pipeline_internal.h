@@ -263,6 +263,7 @@ struct sr_pipeline {
     _Atomic uint64_t records_in, events_applied, dead_letters, batches_acked, recos_written,
         recos_guarded, sims_written, alerts, redis_retries, users, items, users_handed_off, users_restored,
         users_evicted, items_evicted;
+    _Atomic int64_t watermark_ms; /* the engine's, as of the last batch close or rebalance */
     atomic_int paused;
     atomic_int partitions;
     atomic_int failed;

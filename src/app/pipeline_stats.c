@@ -100,6 +100,7 @@ void sr_pipeline_stats(sr_pipeline_t *p, sr_pipeline_stats_t *out) {
     out->users_restored = atomic_load(&p->users_restored);
     out->users_evicted = atomic_load(&p->users_evicted);
     out->items_evicted = atomic_load(&p->items_evicted);
+    out->watermark_ms = atomic_load(&p->watermark_ms);
     out->checkpoints_written = atomic_load(&p->checkpoints_written);
     out->checkpoint_errors = atomic_load(&p->checkpoint_errors);
     out->checkpoint_max_pause_ns = (uint64_t)atomic_load(&p->checkpoint_max_pause_ns);

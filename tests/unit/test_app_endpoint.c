@@ -33,6 +33,7 @@
 #define VIEWS_PER_USER 6
 #define PURCHASES 3
 #define VALID (USERS * VIEWS_PER_USER + PURCHASES)
+#define T0_MS 1767225600000LL /* the first event's time */
 #define MALFORMED 2
 #define STALL_MS 1000
 
@@ -100,7 +101,6 @@ static void produce_input(fixture_t *f) {
     assert_non_null(out);
     assert_non_null(enc);
     uint8_t buf[1024];
-    int64_t t0 = 1767225600000LL;
     for (int n = 0; n < VALID; n++) {
         bool purchase = n >= USERS * VIEWS_PER_USER;
         int u = purchase ? n - USERS * VIEWS_PER_USER : n % USERS;
@@ -112,7 +112,7 @@ static void produce_input(fixture_t *f) {
         sr_event_t ev = {.event_id = sr_str_c(id), .user_id = sr_str_c(user),
                          .item_id = sr_str_c(item),
                          .type = purchase ? SR_EVENT_PURCHASE : SR_EVENT_VIEW,
-                         .ts_ms = t0 + (int64_t)n * 1000};
+                         .ts_ms = T0_MS + (int64_t)n * 1000};
         size_t len;
         assert_int_equal(sr_click_encode(enc, &ev, SR_FRAMING_CONFLUENT, 1, buf, sizeof buf, &len,
                                          errstr, sizeof errstr), SR_OK);
@@ -313,6 +313,11 @@ static void test_endpoint_readyz_healthz_and_metrics_over_a_running_pipeline(voi
     assert_true(sample(page, "streamrec_assigned_partitions") == 2);
     assert_true(sample(page, "streamrec_rebalances_total{kind=\"assign\"}") >= 1);
     assert_true(sample(page, "streamrec_users") == USERS);
+    /* the watermark: the slower partition's newest event (the input is one
+     * event a second from T0_MS) minus time.lateness.ms (5 s) */
+    double watermark_s = sample(page, "streamrec_watermark_seconds");
+    assert_true(watermark_s >= (T0_MS - 5000) / 1000.0);
+    assert_true(watermark_s <= (T0_MS + (VALID - 1) * 1000LL - 5000) / 1000.0);
     assert_true(sample(page, "streamrec_ready") == 1);
     /* caught up: nothing waits after the last acknowledged record */
     for (int partition = 0; partition < 2; partition++) {
