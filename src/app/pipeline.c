@@ -255,16 +255,11 @@ static int64_t batch_limit_ms(rd_kafka_message_t **msgs, size_t n, int64_t batch
 }
 
 /* After every poll: partitions that went idle, or delivered again, change
- * the hold. Sweeps the engine runs when its watermark rises need a batch to
- * carry their alerts out, input or not: true when one was opened for them. */
+ * the hold. True when the engine's watermark rose, having run the sweeps it
+ * came to: their alerts wait for a flush. */
 static bool hold_watermark(sr_pipeline_t *p) {
     sr_input_watermark_polled(p->input_watermark, sr_clock_mono_ms(), atomic_load(&p->paused));
-    if (!sr_engine_hold_watermark(p->engine, sr_input_watermark_hold(p->input_watermark)) ||
-        p->open)
-        return false;
-    if (!pl_open_batch(p))
-        pl_fail(p, "%s", "out of memory opening a batch");
-    return p->open != NULL;
+    return sr_engine_hold_watermark(p->engine, sr_input_watermark_hold(p->input_watermark));
 }
 
 sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, char *errstr,
@@ -297,8 +292,6 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
                 log_consumer_error(p, msgs[k]);
             rd_kafka_message_destroy(msgs[k]);
         }
-        if (hold_watermark(p))
-            limit_ms = batch_ms;
         /* Two bounds. Batches the sink has not taken yet: Redis is behind.
          * All batches not yet acknowledged, also those the sink wrote to
          * Redis and holds until Kafka acknowledges their records: counting
@@ -317,10 +310,14 @@ sr_err_t sr_pipeline_run(sr_pipeline_t *p, const volatile sig_atomic_t *stop, ch
         if (p->open && !full &&
             (age >= limit_ms || sr_engine_dirty_users(p->engine) >= batch_users))
             pl_close_batch(p);
-        /* Neighbour lists held back by sim.publish.interval.ms land when
-         * their interval is over, input or not: a batch of their own, closed
-         * as soon as a batch may be (the last poll's limit may be long). */
-        if (!p->open && sr_sim_throttle_any_due(p->sim_throttle, sr_clock_mono_ms()) &&
+        /* Outputs that wait for no input -- neighbour lists held back by
+         * sim.publish.interval.ms whose interval is over, alerts of the
+         * sweeps a rising watermark hold ran -- go out with the open batch
+         * or a batch of their own, closed as soon as a batch may be (the
+         * last poll's limit may be long). Out of memory for it: they go
+         * with a later batch. */
+        bool swept = hold_watermark(p);
+        if (!p->open && (swept || sr_sim_throttle_any_due(p->sim_throttle, sr_clock_mono_ms())) &&
             pl_open_batch(p))
             limit_ms = batch_ms;
         /* Backpressure: the sinks are behind; stop fetching but keep polling. */
